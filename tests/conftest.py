@@ -1,0 +1,43 @@
+"""Fixtures: one PostgreSQL server per test session, a fresh database per test."""
+
+from collections.abc import Iterator
+
+import pytest
+from pytest_alembic.config import Config as AlembicTestConfig
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+import schema
+from dbtools.config import REPO_ROOT
+from tests.pg import fresh_database, start_test_server
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
+    """The URL of the test server's `postgres` database."""
+    return start_test_server(tmp_path_factory.mktemp("pg") / "data")
+
+
+@pytest.fixture
+def database_url(server_url: URL) -> Iterator[URL]:
+    """A new, empty database for this test alone, dropped afterwards."""
+    with fresh_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: URL) -> Iterator[Engine]:
+    eng = schema.make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+# pytest-alembic: its runner migrates the engine below, a database of the test's own.
+@pytest.fixture
+def alembic_engine(engine: Engine) -> Engine:
+    return engine
+
+
+@pytest.fixture
+def alembic_config() -> AlembicTestConfig:
+    return AlembicTestConfig(config_options={"file": str(REPO_ROOT / "alembic.ini")})

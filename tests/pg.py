@@ -1,0 +1,87 @@
+"""Test support: the PostgreSQL server the suite runs against, and databases on it.
+
+By default the suite starts its own throwaway server from the embedded package
+(PostgreSQL `TEST_POSTGRES_VERSION`, default 18); `TEST_DATABASE_URL` points it at an
+existing server instead, on which it creates and drops databases.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+import schema
+from dbtools import devserver
+from dbtools.config import REPO_ROOT
+
+
+def start_test_server(data_dir: Path) -> URL:
+    """The server URL: TEST_DATABASE_URL, or a throwaway embedded server in `data_dir`."""
+    given = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if given:
+        return schema.normalise_url(given)
+    version = int(os.environ.get("TEST_POSTGRES_VERSION", devserver.DEFAULT_VERSION))
+    return devserver.start_server(data_dir, version, keep_running=False)
+
+
+def admin_engine(server_url: URL) -> Engine:
+    return schema.make_engine(server_url, isolation_level="AUTOCOMMIT")
+
+
+def create_database(server_url: URL, prefix: str = "t") -> URL:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = admin_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return server_url.set(database=name)
+
+
+def drop_database(url: URL) -> None:
+    engine = admin_engine(url.set(database="postgres"))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def fresh_database(server_url: URL) -> Iterator[URL]:
+    url = create_database(server_url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def url_string(url: URL) -> str:
+    """The URL as a user would write it in DATABASE_URL (password included)."""
+    return url.render_as_string(hide_password=False)
+
+
+def run_cli(
+    args: Sequence[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m dbtools ARGS` as a user would, with exactly `env` on top of a clean base.
+
+    DATABASE_URL and CI from the outer environment are removed, so each test says what
+    it runs against.
+    """
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CI")}
+    return subprocess.run(
+        [sys.executable, "-m", "dbtools", *args],
+        cwd=REPO_ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

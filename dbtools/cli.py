@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 import schema
 from dbtools import config as settings
@@ -154,6 +154,8 @@ def describe(exc: BaseException) -> str:
     """One line for `exc`, with the password of the configured URL masked out."""
     if isinstance(exc, UserError | CommandError):
         text_ = str(exc)
+    elif isinstance(exc, OperationalError) and _is_connect_error(exc):
+        text_ = f"cannot connect to the database: {exc.orig}"
     elif isinstance(exc, DBAPIError) and exc.orig is not None:
         text_ = f"database error: {exc.orig}"
     elif isinstance(exc, SQLAlchemyError):
@@ -166,6 +168,12 @@ def describe(exc: BaseException) -> str:
     except UserError:
         url = None
     return settings.mask_secret(text_, url or os.environ.get("DATABASE_URL"))
+
+
+def _is_connect_error(exc: OperationalError) -> bool:
+    # psycopg2 reports every failure to open a connection this way (refused, timeout,
+    # authentication, unknown database).
+    return str(exc.orig).startswith("connection to server") or exc.statement is None
 
 
 def fail(message: str) -> int:

@@ -9,13 +9,17 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.config import REPO_ROOT
-from tests.pg import fresh_database, start_test_server
+from tests.pg import fresh_database, require_passwords, start_test_server
 
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
     """The URL of the test server's `postgres` database."""
-    return start_test_server(tmp_path_factory.mktemp("pg") / "data")
+    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    url = start_test_server(data_dir)
+    if data_dir.exists():  # our own embedded server, not TEST_DATABASE_URL's
+        require_passwords(url, data_dir)
+    return url
 
 
 @pytest.fixture

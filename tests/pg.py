@@ -69,7 +69,7 @@ def url_string(url: URL) -> str:
 
 
 def run_cli(
-    args: Sequence[str], env: dict[str, str], timeout: float = 120
+    args: Sequence[str], env: dict[str, str], timeout: float = 120, cwd: Path = REPO_ROOT
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m dbtools ARGS` as a user would, with exactly `env` on top of a clean base.
 
@@ -79,9 +79,38 @@ def run_cli(
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CI")}
     return subprocess.run(
         [sys.executable, "-m", "dbtools", *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env={**base, **env},
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def require_passwords(server_url: URL, data_dir: Path) -> None:
+    """Make the embedded test server check passwords for roles named pw_*.
+
+    The embedded server trusts every local connection, which would make tests of wrong
+    and special-character passwords pass vacuously; these roles must authenticate.
+    """
+    hba = data_dir / "pg_hba.conf"
+    rules = "local all /^pw_ scram-sha-256\nhost all /^pw_ 127.0.0.1/32 scram-sha-256\n"
+    hba.write_text(rules + hba.read_text())
+    engine = admin_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_reload_conf()"))
+    finally:
+        engine.dispose()
+
+
+def create_password_role(server_url: URL, name: str, password: str) -> None:
+    """A role that logs in with `password` and owns a database of the same name."""
+    engine = admin_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            quoted = password.replace("'", "''")
+            conn.execute(text(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{quoted}'"))
+            conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
+    finally:
+        engine.dispose()

@@ -1,0 +1,87 @@
+"""Configuration rules: where DATABASE_URL comes from and which forms are accepted."""
+
+import pytest
+
+from dbtools import config
+from dbtools.errors import UserError
+from schema.session import UnsupportedURLError, normalise_url
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://u:p@db.example:5432/app",
+        "postgres://u:p@db.example:5432/app",
+        "postgresql+psycopg2://u:p@db.example:5432/app",
+    ],
+)
+def test_accepted_forms_all_run_on_psycopg2(raw):
+    url = normalise_url(raw)
+    assert url.drivername == "postgresql+psycopg2"
+    assert (url.host, url.port, url.database, url.username) == ("db.example", 5432, "app", "u")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "mysql://u:p@h/db",
+        "sqlite:///x.db",
+        "postgresql+psycopg://u:p@h/db",
+        "postgresql+asyncpg://u:p@h/db",
+        "not a url",
+    ],
+)
+def test_other_dialects_are_refused_naming_the_accepted_forms(raw):
+    with pytest.raises(UnsupportedURLError) as excinfo:
+        normalise_url(raw)
+    assert "postgresql://, postgres://, postgresql+psycopg2://" in str(excinfo.value)
+
+
+def test_percent_encoded_password_is_decoded_not_interpolated():
+    url = normalise_url("postgresql://u:p%25a%40b%3Ac%2Fd%23e%20f%C3%A9@h/db")
+    assert url.password == "p%a@b:c/d#e fé"
+
+
+def test_environment_wins_over_dotenv(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_URL=postgresql://from-file/db\nMIGRATION_LOCK_TIMEOUT=7s\n")
+    monkeypatch.setattr(config, "ENV_FILE", env_file)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://from-env/db")
+
+    values = config.settings()
+
+    assert values["DATABASE_URL"] == "postgresql://from-env/db"
+    assert values["MIGRATION_LOCK_TIMEOUT"] == "7s"
+
+
+def test_dotenv_is_read_from_the_repository_root_whatever_the_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MIGRATION_LOCK_TIMEOUT=99s\n")  # must be ignored
+    monkeypatch.delenv("MIGRATION_LOCK_TIMEOUT", raising=False)
+
+    assert config.ENV_FILE == config.REPO_ROOT / ".env"
+    assert config.timeouts().lock == config.DEFAULT_LOCK_TIMEOUT
+
+
+def test_unset_url_means_the_embedded_server_except_in_ci():
+    assert config.configured_url({"DATABASE_URL": ""}) is None
+    assert config.configured_url({}) is None
+    with pytest.raises(UserError, match="CI is true: a pipeline must name its database"):
+        config.configured_url({"CI": "true"})
+
+
+def test_timeouts_have_documented_defaults_and_can_be_overridden():
+    assert config.timeouts({}) == config.Timeouts(lock="5s", statement="10min")
+    custom = config.timeouts(
+        {"MIGRATION_LOCK_TIMEOUT": "250ms", "MIGRATION_STATEMENT_TIMEOUT": "1h"}
+    )
+    assert custom.sql() == ["SET lock_timeout = '250ms';", "SET statement_timeout = '1h';"]
+    with pytest.raises(UserError, match="MIGRATION_LOCK_TIMEOUT"):
+        config.timeouts({"MIGRATION_LOCK_TIMEOUT": "5s; DROP TABLE users"})
+
+
+def test_masking_hides_every_form_of_the_password():
+    url = normalise_url("postgresql://u:p%25a%40b@h/db")
+    assert config.masked(url) == "postgresql+psycopg2://u:***@h/db"
+    text = "failed for p%a@b and p%25a%40b"
+    assert config.mask_secret(text, url) == "failed for *** and ***"

@@ -205,3 +205,62 @@ def test_unset_url_uses_the_embedded_server_which_survives_until_db_stop(tmp_pat
     assert "stopped" in stop.stdout
     assert not (repo / ".pgdata" / "postmaster.pid").exists()
     assert (repo / ".pgdata" / "PG_VERSION").exists(), "data survives db-stop"
+
+
+def add_revision(repo: Path, body: str) -> str:
+    """Append a hand-written revision after head in a copied repository."""
+    rev = "feedc0ffee01"
+    (repo / "migrations/versions/2099_01_01_000000-feedc0ffee01_probe.py").write_text(
+        f'"""Probe.\n\nRevision ID: {rev}\nRevises: {HEAD}\n"""\n'
+        "from alembic import op\n\n"
+        f"revision = {rev!r}\ndown_revision = {HEAD!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f"def upgrade() -> None:\n    {body}\n\n\n"
+        "def downgrade() -> None:\n    op.execute('DROP TABLE IF EXISTS probe')\n"
+    )
+    return rev
+
+
+def test_every_revision_runs_with_the_configured_timeouts(tmp_path, database_url):
+    repo = copy_repository(tmp_path)
+    add_revision(
+        repo,
+        "op.execute(\"CREATE TABLE probe AS SELECT current_setting('lock_timeout') AS lock, "
+        "current_setting('statement_timeout') AS statement\")",
+    )
+    env = {
+        "DATABASE_URL": url_string(database_url),
+        "MIGRATION_LOCK_TIMEOUT": "1234ms",
+        "MIGRATION_STATEMENT_TIMEOUT": "3min",
+    }
+
+    result = run_cli(["upgrade"], env, cwd=repo)
+
+    assert result.returncode == 0, result.stderr
+    engine = schema.make_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT lock, statement FROM probe")).one() == ("1234ms", "3min")
+    engine.dispose()
+
+    offline = run_cli(["sql", "--from", HEAD], env, cwd=repo)
+    assert "SET lock_timeout = '1234ms';\nSET statement_timeout = '3min';" in offline.stdout
+
+
+def test_autogenerate_refuses_an_empty_revision(tmp_path, server_url):
+    repo = copy_repository(tmp_path)
+    before = sorted(p.name for p in (repo / "migrations/versions").iterdir())
+
+    result = run_cli(
+        ["revision", "-m", "nothing changed"], {"DATABASE_URL": url_string(server_url)}, cwd=repo
+    )
+
+    line = assert_one_line_failure(result, secret="\0")
+    assert "the models and the migrations already match: no revision written" in line
+    assert sorted(p.name for p in (repo / "migrations/versions").iterdir()) == before
+
+
+def test_revision_without_a_message_is_refused():
+    result = run_cli(["revision", "-m", ""], {"DATABASE_URL": "postgresql://u@127.0.0.1:1/db"})
+
+    line = assert_one_line_failure(result, secret="\0")
+    assert "a revision needs a message" in line

@@ -69,7 +69,11 @@ def url_string(url: URL) -> str:
 
 
 def run_cli(
-    args: Sequence[str], env: dict[str, str], timeout: float = 120, cwd: Path = REPO_ROOT
+    args: Sequence[str],
+    env: dict[str, str],
+    timeout: float = 120,
+    cwd: Path = REPO_ROOT,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m dbtools ARGS` as a user would, with exactly `env` on top of a clean base.
 
@@ -84,6 +88,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=stdin,
     )
 
 

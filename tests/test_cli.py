@@ -264,3 +264,14 @@ def test_revision_without_a_message_is_refused():
 
     line = assert_one_line_failure(result, secret="\0")
     assert "a revision needs a message" in line
+
+
+def test_psql_opens_the_configured_database_with_its_password(password_url):
+    result = run_cli(
+        ["psql"],
+        {"DATABASE_URL": url_string(password_url)},
+        stdin="SELECT current_user, current_database();",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"{password_url.username} | {password_url.database}" in result.stdout

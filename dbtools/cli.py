@@ -103,7 +103,7 @@ def cmd_db_stop(_args: argparse.Namespace) -> None:
 def cmd_psql(_args: argparse.Namespace) -> None:
     url = settings.database_url()
     # The password goes through the environment, not argv, which `ps` shows to everyone.
-    libpq_url = url.set(drivername="postgresql", password=None).render_as_string()
+    libpq_url = url.set(drivername="postgresql")._replace(password=None).render_as_string()
     env = {**os.environ, "PGPASSWORD": url.password} if url.password else dict(os.environ)
     psql = devserver.bin_dir(devserver.postgres_version()) / "psql"
     os.execve(psql, [str(psql), libpq_url], env)

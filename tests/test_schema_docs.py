@@ -1,0 +1,68 @@
+"""Comments and schema docs: every table and column is described, in the models, in the
+database the migrations build (what `psql \\d+` shows) and in docs/schema.md."""
+
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, text
+from sqlalchemy.engine import URL
+
+import schema
+from dbtools import schema_docs
+from tests.migrate import migrate_to
+
+
+def model_comments() -> dict[tuple[str, str], str | None]:
+    """(table, column or '') -> comment, from the models."""
+    found = {}
+    for table in schema.metadata.tables.values():
+        found[(table.name, "")] = table.comment
+        found |= {(table.name, c.name): c.comment for c in table.columns}
+    return found
+
+
+def test_every_table_and_column_of_the_models_has_a_comment():
+    missing = [
+        f"{t}.{c}" if c else t for (t, c), comment in model_comments().items() if not comment
+    ]
+    assert missing == [], f"add comment= to: {', '.join(missing)}"
+
+
+def test_the_migrations_put_the_comments_in_the_database(database_url: URL):
+    migrate_to(database_url, "head")
+    engine = schema.make_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, coalesce(a.attname, ''), d.description "
+                "FROM pg_description d JOIN pg_class c ON c.oid = d.objoid "
+                "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid "
+                "WHERE d.classoid = 'pg_class'::regclass "
+                "AND c.relnamespace = 'public'::regnamespace"
+            )
+        ).all()
+    engine.dispose()
+    assert {(t, c): d for t, c, d in rows} == model_comments()
+
+
+def test_the_docs_show_each_column_with_its_comment_and_the_diagram():
+    text_ = schema_docs.render()
+    assert "```mermaid\nerDiagram\n" in text_
+    for (table, column), comment in model_comments().items():
+        assert comment in text_, f"{table}.{column}"
+    assert "| `email` | varchar | yes |  | unique `uq_users_email` |" in text_
+    assert "- `ix_users_name`: btree (`name`)" in text_
+
+
+def test_foreign_keys_become_relationships_in_the_diagram():
+    metadata = MetaData(naming_convention=schema.metadata.naming_convention)
+    Table("teams", metadata, Column("id", Integer, primary_key=True, comment="Key."))
+    Table(
+        "members",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("team_id", ForeignKey("teams.id"), nullable=False),
+        Column("nick", String(20), server_default=text("'anon'")),
+    )
+    text_ = schema_docs.render(metadata)
+    assert '    teams ||--o{ members : "fk_members_team_id_teams"' in text_
+    assert "integer team_id FK" in text_
+    assert "references `teams.id` (`fk_members_team_id_teams`)" in text_
+    assert "| `nick` | varchar(20) | yes | `'anon'` |" in text_

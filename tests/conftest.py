@@ -11,6 +11,9 @@ import schema
 from dbtools.config import REPO_ROOT
 from tests.pg import fresh_database, require_passwords, start_test_server
 
+# The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).
+pytest_plugins = ["schema.pytest_plugin"]
+
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
@@ -45,3 +48,9 @@ def alembic_engine(engine: Engine) -> Engine:
 @pytest.fixture
 def alembic_config() -> AlembicTestConfig:
     return AlembicTestConfig(config_options={"file": str(REPO_ROOT / "alembic.ini")})
+
+
+# The template fixtures make their databases on the suite's own server.
+@pytest.fixture(scope="session")
+def schema_server_url(server_url: URL) -> URL:
+    return server_url

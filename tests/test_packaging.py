@@ -1,0 +1,141 @@
+"""The installable package: built from a copy of the repository into a fresh virtual
+environment, it holds `schema` alone, and its start-up check works there against
+databases at base, at an older revision and at head."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from dbtools.config import REPO_ROOT
+from schema._revision import HEAD_REVISION, REVISIONS
+from tests.migrate import migrate_to
+from tests.pg import fresh_database, url_string
+
+_IGNORED = shutil.ignore_patterns(
+    ".venv", ".git", ".pgdata", "__pycache__", "build", "dist", "*.egg-info", ".*_cache"
+)
+
+# Run by the fresh environment's interpreter, outside the repository.
+_INSPECT = """
+import importlib.metadata as md, importlib.util, json, pathlib, schema
+dist = md.distribution("schema-models")
+top = sorted({pathlib.PurePath(str(f)).parts[0] for f in dist.files})
+here = pathlib.Path(schema.__file__).parent
+print(json.dumps({
+    "version": dist.version,
+    "module_version": schema.__version__,
+    "requires": sorted(dist.requires or []),
+    "top_level": top,
+    "file": schema.__file__,
+    "package_files": sorted(p.name for p in here.iterdir() if p.is_file()),
+    "importable": {m: importlib.util.find_spec(m) is not None
+                   for m in ("dbtools", "migrations", "tests", "alembic", "dotenv", "pytest")},
+}))
+"""
+
+_CHECK = """
+import json, sys, schema
+out = {}
+for label, url in json.loads(sys.argv[1]).items():
+    engine = schema.make_engine(url)
+    status = schema.check_revision(engine)
+    try:
+        schema.require_revision(engine)
+        refused = None
+    except schema.SchemaRevisionError as exc:
+        refused = str(exc)
+    engine.dispose()
+    out[label] = {"state": status.state.name, "database": status.database,
+                  "pending": status.pending, "refused": refused}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the package installed from a copy of the repo."""
+    root = tmp_path_factory.mktemp("pkg")
+    source = root / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=_IGNORED)
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    python = root / "venv" / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr
+    return python
+
+
+def run_in(python: Path, code: str, *args: str) -> dict:
+    result = subprocess.run(
+        [str(python), "-c", code, *args],
+        cwd=python.parent.parent.parent,  # outside the repository and the source copy
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_package_installs_schema_alone_with_its_runtime_dependencies(venv_python: Path):
+    found = run_in(venv_python, _INSPECT)
+    assert found["version"] == found["module_version"]
+    assert [r.split(">")[0].split("<")[0] for r in found["requires"]] == [
+        "psycopg2-binary",
+        "sqlalchemy",
+    ]
+    assert [t for t in found["top_level"] if not t.endswith(".dist-info")] == ["schema"]
+    assert "site-packages" in found["file"]
+    assert {"py.typed", "schema.sql", "_revision.py", "startup.py"} <= set(found["package_files"])
+    assert (REPO_ROOT / "schema" / "schema.sql").read_text() in _read_installed(found)
+    assert found["importable"] == {
+        "dbtools": False,
+        "migrations": False,
+        "tests": False,
+        "alembic": False,
+        "dotenv": False,
+        "pytest": False,
+    }
+
+
+def _read_installed(found: dict) -> str:
+    return (Path(found["file"]).parent / "schema.sql").read_text()
+
+
+def test_the_installed_start_up_check_tells_base_older_and_head_apart(
+    venv_python: Path, server_url: URL
+):
+    with (
+        fresh_database(server_url) as base,
+        fresh_database(server_url) as older,
+        fresh_database(server_url) as head,
+    ):
+        migrate_to(older, REVISIONS[0])
+        migrate_to(head, "head")
+        urls = {"base": url_string(base), "older": url_string(older), "head": url_string(head)}
+        found = run_in(venv_python, _CHECK, json.dumps(urls))
+
+    assert found["base"]["state"] == "UNVERSIONED"
+    assert found["older"] == {
+        "state": "BEHIND",
+        "database": [REVISIONS[0]],
+        "pending": list(REVISIONS[1:]),
+        "refused": found["older"]["refused"],
+    }
+    assert HEAD_REVISION in found["older"]["refused"]
+    assert found["base"]["refused"] and "no Alembic revision" in found["base"]["refused"]
+    assert found["head"] == {
+        "state": "AT_HEAD",
+        "database": [HEAD_REVISION],
+        "pending": [],
+        "refused": None,
+    }

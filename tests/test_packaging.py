@@ -22,7 +22,7 @@ _IGNORED = shutil.ignore_patterns(
 
 # Run by the fresh environment's interpreter, outside the repository.
 _INSPECT = """
-import importlib.metadata as md, importlib.util, json, pathlib, schema
+import importlib.metadata as md, importlib.util, json, pathlib, schema, schema.testing
 dist = md.distribution("schema-models")
 top = sorted({pathlib.PurePath(str(f)).parts[0] for f in dist.files})
 here = pathlib.Path(schema.__file__).parent

@@ -63,7 +63,8 @@ def dump_at_head(server_url: URL) -> str:
 def pg_dump(url: URL) -> str:
     binary = devserver.bin_dir(PG_DUMP_VERSION) / "pg_dump"
     # The password travels in the environment, never on a command line `ps` can show.
-    target = url.set(drivername="postgresql", password=None)
+    # (URL.set(password=None) would keep the password: None means "unchanged" there.)
+    target = url.set(drivername="postgresql")._replace(password=None)
     env = {**os.environ, "PGPASSWORD": url.password or "", "PGCONNECT_TIMEOUT": "5"}
     args = ["--schema-only", "--no-owner", "--no-privileges"]
     result = subprocess.run(
@@ -74,7 +75,8 @@ def pg_dump(url: URL) -> str:
     )
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or ["no output"])[0]
-        raise UserError(f"pg_dump failed while rendering schema.sql: {first}")
+        message = settings.mask_secret(first, url)
+        raise UserError(f"pg_dump failed while rendering schema.sql: {message}")
     return result.stdout
 
 

@@ -7,6 +7,7 @@ row as `make upgrade`, so a service in any language can build its test database 
 import subprocess
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 import schema
@@ -14,7 +15,7 @@ from dbtools import devserver, generate, snapshot
 from dbtools.catalog import describe, differences
 from dbtools.config import REPO_ROOT
 from tests.migrate import version_rows
-from tests.pg import fresh_database, run_cli, url_string
+from tests.pg import create_password_role, fresh_database, run_cli, url_string
 
 
 def catalog(url: URL) -> dict:
@@ -57,6 +58,19 @@ def test_the_snapshot_renders_the_same_text_twice(rendering_server: URL):
     snapshot._cache.clear()
     assert snapshot.render() == first
     assert (REPO_ROOT / "schema.sql").read_text() == (REPO_ROOT / "schema/schema.sql").read_text()
+
+
+def test_rendering_passes_a_special_password_to_pg_dump(
+    server_url: URL, monkeypatch: pytest.MonkeyPatch
+):
+    password = "p@ss:w%rd/ #é"
+    create_password_role(server_url, "pw_snapshot", password)
+    with schema.make_engine(server_url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text('ALTER ROLE "pw_snapshot" CREATEDB'))
+    url = server_url.set(username="pw_snapshot", password=password, database="pw_snapshot")
+    monkeypatch.setenv("DATABASE_URL", url_string(url))
+    snapshot._cache.clear()
+    assert snapshot.render() == (REPO_ROOT / "schema.sql").read_text()
 
 
 def test_schema_sql_through_psql_equals_make_upgrade(server_url: URL):

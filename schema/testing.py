@@ -57,24 +57,14 @@ def clone_database(server_url: str | URL, *, name: str | None = None) -> URL:
     """A new database at head on `server_url`'s server, copied from the template."""
     template = ensure_template(server_url)
     name = name or f"test_{uuid.uuid4().hex[:16]}"
-    admin = _admin(template)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"'))
-    finally:
-        admin.dispose()
+    _run_admin(template, f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
     return template.set(database=name)
 
 
 def drop_database(url: str | URL) -> None:
     """Drop the database `url` names, disconnecting anyone still connected."""
     url = normalise_url(url)
-    admin = _admin(url)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    _run_admin(url, f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
 
 
 @contextmanager
@@ -91,6 +81,15 @@ def _admin(url: URL) -> Engine:
     # CREATE / DROP DATABASE cannot run in a transaction, nor while connected to the
     # database in question: connect to the maintenance database `postgres`.
     return make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def _run_admin(url: URL, statement: str) -> None:
+    admin = _admin(url)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        admin.dispose()
 
 
 def _exists(admin: Engine, name: str) -> bool:

@@ -12,19 +12,10 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver, generate, snapshot
-from dbtools.catalog import describe, differences
+from dbtools.catalog import differences
 from dbtools.config import REPO_ROOT
-from tests.migrate import version_rows
+from tests.migrate import catalog, version_rows
 from tests.pg import create_password_role, fresh_database, run_cli, url_string
-
-
-def catalog(url: URL) -> dict:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return describe(conn)
-    finally:
-        engine.dispose()
 
 
 def psql_file(url: URL, path: str) -> subprocess.CompletedProcess[str]:

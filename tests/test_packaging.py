@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from dbtools.config import REPO_ROOT
 from schema._revision import HEAD_REVISION, REVISIONS
-from tests.migrate import migrate_to
+from tests.migrate import column, migrate_to
 from tests.pg import fresh_database, url_string
 
 _IGNORED = shutil.ignore_patterns(
@@ -139,3 +139,54 @@ def test_the_installed_start_up_check_tells_base_older_and_head_apart(
         "pending": [],
         "refused": None,
     }
+
+
+_SERVICE_CONFTEST = 'pytest_plugins = ["schema.pytest_plugin"]\n'
+_SERVICE_TESTS = """
+from sqlalchemy import text
+import schema
+
+def test_one(schema_engine):
+    with schema_engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+        conn.execute(text("INSERT INTO users (email) VALUES ('x@example.org')"))
+    assert schema.check_revision(schema_engine).at_head
+
+test_two = test_one  # would find the first test's row if the database were shared
+"""
+
+
+def test_a_service_suite_gets_databases_from_the_installed_plugin(
+    venv_python: Path, server_url: URL, tmp_path: Path
+):
+    # pytest goes into a directory of its own, so the environment keeps only the package.
+    pins = (REPO_ROOT / "requirements-dev.txt").read_text().split()
+    pytest_pin = next(p for p in pins if p.startswith("pytest=="))
+    tools = tmp_path / "tools"
+    subprocess.run(
+        [str(venv_python), "-m", "pip", "install", "--quiet", "--target", str(tools), pytest_pin],
+        check=True,
+        capture_output=True,
+    )
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "conftest.py").write_text(_SERVICE_CONFTEST)
+    (service / "test_service.py").write_text(_SERVICE_TESTS)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tools)}
+
+    def run(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(service)],
+            cwd=service,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+        )
+
+    passed = run({"SCHEMA_TEST_SERVER_URL": url_string(server_url)})
+    assert "2 passed" in passed.stdout, passed.stdout + passed.stderr
+    leftovers = column(server_url, r"SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'")
+    assert leftovers == []  # each test's database was dropped after it
+    unset = run({})
+    assert unset.returncode != 0
+    assert "set SCHEMA_TEST_SERVER_URL" in unset.stdout

@@ -20,13 +20,9 @@ class Artefact:
 
 def artefacts() -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow."""
-    from dbtools import revision_module, schema_docs, snapshot  # late: they import the CLI
+    from dbtools import consumers  # imported late: it builds on Artefact
 
-    return [
-        Artefact(Path(revision_module.PATH), revision_module.render),
-        Artefact(Path(schema_docs.PATH), schema_docs.render),
-        *(Artefact(Path(path), snapshot.render) for path in snapshot.PATHS),
-    ]
+    return [*consumers.artefacts()]
 
 
 def generate() -> list[Path]:

@@ -15,7 +15,9 @@ import re
 import subprocess
 
 from alembic import command
+from alembic.util import CommandError
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from dbtools import config as settings
 from dbtools import devserver
@@ -43,7 +45,13 @@ def render() -> str:
     server = settings.database_url()
     key = (*chain, server.render_as_string(hide_password=True))
     if key not in _cache:
-        _cache[key] = normalise(dump_at_head(server), head=chain[-1])
+        try:
+            _cache[key] = normalise(dump_at_head(server), head=chain[-1])
+        except (SQLAlchemyError, CommandError) as exc:
+            from dbtools.cli import describe  # the one-line, password-free form of an error
+
+            message = f"cannot build the database schema.sql is dumped from: {describe(exc)}"
+            raise UserError(message) from None
     return _cache[key]
 
 

@@ -106,3 +106,15 @@ def test_normalising_drops_tokens_versions_and_settings_older_servers_reject():
         "INSERT INTO public.alembic_version (version_num) VALUES ('abc123');"
     )
     assert "\n\n\n\n" not in text
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(monkeypatch: pytest.MonkeyPatch):
+    from dbtools.errors import UserError
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cr%40t@127.0.0.1:9/db")
+    snapshot._cache.clear()
+    with pytest.raises(UserError) as raised:
+        snapshot.render()
+    message = str(raised.value)
+    assert message.startswith("cannot build the database schema.sql is dumped from:")
+    assert "\n" not in message and "s3cr" not in message

@@ -5,6 +5,7 @@ row as `make upgrade`, so a service in any language can build its test database 
 """
 
 import subprocess
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -55,10 +56,11 @@ def test_rendering_passes_a_special_password_to_pg_dump(
     server_url: URL, monkeypatch: pytest.MonkeyPatch
 ):
     password = "p@ss:w%rd/ #é"
-    create_password_role(server_url, "pw_snapshot", password)
+    role = f"pw_snapshot_{uuid.uuid4().hex[:8]}"  # unique, should the server be reused
+    create_password_role(server_url, role, password)
     with schema.make_engine(server_url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(text('ALTER ROLE "pw_snapshot" CREATEDB'))
-    url = server_url.set(username="pw_snapshot", password=password, database="pw_snapshot")
+        conn.execute(text(f'ALTER ROLE "{role}" CREATEDB'))
+    url = server_url.set(username=role, password=password, database=role)
     monkeypatch.setenv("DATABASE_URL", url_string(url))
     snapshot._cache.clear()
     assert snapshot.render() == (REPO_ROOT / "schema.sql").read_text()

@@ -1,0 +1,64 @@
+"""The linters `make lint` and `make check` run: ruff on the Python, Squawk on the SQL.
+
+Each returns its findings as lines `path:line:column: message`, so both commands can
+print one list. Squawk reads the committed per-revision SQL (`make generate` writes it)
+with the configuration in `.squawk.toml`.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dbtools.config import REPO_ROOT
+from dbtools.revision_sql import SQL_DIR
+
+BIN = Path(sys.executable).parent
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+
+def squawk() -> list[str]:
+    """Squawk's findings on the rendered SQL, one `file:line:col: warning: rule ...` each.
+
+    Squawk counts lines from 0; they are shifted to count from 1, as editors do.
+    """
+    done = _run(
+        [
+            str(BIN / "squawk"),
+            "--config",
+            ".squawk.toml",
+            "--reporter",
+            "gcc",
+            "--no-error-on-unmatched-pattern",
+            f"{SQL_DIR}/*.sql",
+        ]
+    )
+    findings = [_one_based(line) for line in done.stdout.splitlines() if ": warning: " in line]
+    findings += [f"squawk: {line}" for line in done.stderr.splitlines() if line.strip()]
+    if done.returncode != 0 and not findings:
+        findings.append(f"squawk exited with status {done.returncode}")
+    return findings
+
+
+def _one_based(line: str) -> str:
+    path, row, rest = line.split(":", 2)
+    return f"{path}:{int(row) + 1}:{rest}" if row.isdigit() else line
+
+
+def ruff() -> list[str]:
+    """Ruff's lint findings and the files its formatter would change."""
+    ruff_bin = str(BIN / "ruff")
+    checked = _run([ruff_bin, "check", "--output-format", "concise", "--quiet", "."])
+    formatted = _run([ruff_bin, "format", "--check", "--quiet", "."])
+    findings = [line for line in checked.stdout.splitlines() if line.strip()]
+    findings += [
+        f"{line.removeprefix('Would reformat: ')}: not formatted (run `.venv/bin/ruff format .`)"
+        for line in formatted.stdout.splitlines()
+        if line.startswith("Would reformat")
+    ]
+    for done in (checked, formatted):
+        if done.returncode != 0 and not findings:
+            findings.append(f"ruff: {done.stderr.strip() or 'exit status ' + str(done.returncode)}")
+    return findings

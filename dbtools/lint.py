@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dbtools.config import REPO_ROOT
 from dbtools.revision_sql import SQL_DIR
+from dbtools.waivers import IGNORE_PREFIX
 
 BIN = Path(sys.executable).parent
 
@@ -39,7 +40,52 @@ def squawk() -> list[str]:
     findings += [f"squawk: {line}" for line in done.stderr.splitlines() if line.strip()]
     if done.returncode != 0 and not findings:
         findings.append(f"squawk exited with status {done.returncode}")
+    for path in sorted((REPO_ROOT / SQL_DIR).glob("*.upgrade.sql")):
+        findings += unused_waivers(path.relative_to(REPO_ROOT))
     return findings
+
+
+def unused_waivers(path: Path) -> list[str]:
+    """Waivers whose next statement does not break the waived rule.
+
+    Squawk itself only reports ignore comments naming unknown rules. Linting the file
+    again with its ignore comments blanked shows what each one really silences.
+    """
+    lines = (REPO_ROOT / path).read_text().splitlines()
+    waivers = {
+        row: [rule.strip() for rule in line.removeprefix(IGNORE_PREFIX).split(",")]
+        for row, line in enumerate(lines)
+        if line.startswith(IGNORE_PREFIX)
+    }
+    if not waivers:
+        return []
+    blanked = "\n".join("--" if row in waivers else line for row, line in enumerate(lines))
+    done = subprocess.run(
+        [
+            str(BIN / "squawk"),
+            "--config",
+            ".squawk.toml",
+            "--reporter=gcc",
+            f"--stdin-filepath={path}",
+        ],
+        cwd=REPO_ROOT,
+        input=blanked + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    fired = set()
+    for line in done.stdout.splitlines():
+        parts = line.split(":", 4)
+        if len(parts) == 5 and parts[1].isdigit():
+            fired.add((int(parts[1]), parts[4].split()[0]))  # row counted from 0
+    return [
+        f"{path}:{row + 1}: waiver of {rule} waives nothing (the next statement does not "
+        "break it): remove that op.waive_lint(...) from the revision"
+        for row, rules in sorted(waivers.items())
+        for rule in rules
+        if (row + 1, rule) not in fired
+    ]
 
 
 def _one_based(line: str) -> str:
@@ -51,7 +97,7 @@ def ruff() -> list[str]:
     """Ruff's lint findings and the files its formatter would change."""
     ruff_bin = str(BIN / "ruff")
     checked = _run([ruff_bin, "check", "--output-format", "concise", "--quiet", "."])
-    formatted = _run([ruff_bin, "format", "--check", "--quiet", "."])
+    formatted = _run([ruff_bin, "format", "--check", "."])
     findings = [line for line in checked.stdout.splitlines() if line.strip()]
     findings += [
         f"{line.removeprefix('Would reformat: ')}: not formatted (run `.venv/bin/ruff format .`)"

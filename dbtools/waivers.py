@@ -7,9 +7,9 @@ A revision that must break one of the linter's rules says so right before the op
 
 Offline (`--sql`, which is how the committed SQL is rendered) this writes two comment
 lines in front of the next statement: the reason, then `-- squawk-ignore <rule>`, which
-Squawk honours for the line that follows. Online it runs nothing. Squawk reports an
-`unused-ignore` when the next statement does not break the rule, so a waiver cannot
-outlive the reason it was written for.
+Squawk honours for the line that follows. Online it runs nothing. `make lint` reports a
+waiver whose next statement does not break the rule (dbtools/lint.py), so a waiver
+cannot outlive the reason it was written for.
 
 Importing this module registers the operation; `migrations/env.py` imports it.
 """

@@ -62,6 +62,12 @@ def make(root: Path, target: str, env: dict[str, str], **variables: str):
     return run(root, ["make", "-s", target, *assignments], env)
 
 
+def last_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The tool's own last line on stderr (make adds its `make: *** ...` line after it)."""
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("make: ")]
+    return lines[-1] if lines else ""
+
+
 def dbtools(root: Path, args: list[str], env: dict[str, str]):
     return run(root, [sys.executable, "-m", "dbtools", *args], env)
 
@@ -78,7 +84,7 @@ def write_revision(
         f"Revises: {down or ''}",
         '"""',
         "",
-        "import sqlalchemy as sa  # noqa: F401",
+        "import sqlalchemy as sa" if "sa." in upgrade + downgrade else "",
         "from alembic import op",
         "",
         f"revision = {rev!r}",
@@ -96,6 +102,10 @@ def write_revision(
         "",
     ]
     path.write_text("\n".join(lines))
+    # Formatted as Alembic's post-write hook formats real revisions.
+    ruff = Path(sys.executable).parent / "ruff"
+    subprocess.run([str(ruff), "format", "--quiet", str(path)], check=True)
+    subprocess.run([str(ruff), "check", "--fix", "--quiet", "--select", "I", str(path)], check=True)
     return path
 
 

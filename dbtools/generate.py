@@ -20,9 +20,9 @@ class Artefact:
 
 def artefacts() -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow."""
-    from dbtools import revision_sql  # imported late: it builds on Artefact, defined here
+    from dbtools import guide, revision_sql  # imported late: they build on Artefact
 
-    return [*revision_sql.artefacts()]
+    return [*revision_sql.artefacts(), *guide.artefacts()]
 
 
 def generate() -> list[Path]:

@@ -23,7 +23,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 def squawk() -> list[str]:
     """Squawk's findings on the rendered SQL, one `file:line:col: warning: rule ...` each.
 
-    Squawk counts lines from 0; they are shifted to count from 1, as editors do.
+    Squawk counts lines and columns from 0; they are shifted to count from 1, as editors
+    and ruff do.
     """
     done = _run(
         [
@@ -89,8 +90,10 @@ def unused_waivers(path: Path) -> list[str]:
 
 
 def _one_based(line: str) -> str:
-    path, row, rest = line.split(":", 2)
-    return f"{path}:{int(row) + 1}:{rest}" if row.isdigit() else line
+    path, row, column, rest = line.split(":", 3)
+    if not (row.isdigit() and column.isdigit()):
+        return line
+    return f"{path}:{int(row) + 1}:{int(column) + 1}:{rest}"
 
 
 def ruff() -> list[str]:

@@ -85,7 +85,7 @@ def write_revision(
         '"""',
         "",
         "import sqlalchemy as sa" if "sa." in upgrade + downgrade else "",
-        "from alembic import op",
+        "from alembic import op" if "op." in upgrade + downgrade else "",
         "",
         f"revision = {rev!r}",
         f"down_revision = {down!r}",

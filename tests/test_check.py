@@ -36,6 +36,8 @@ def test_check_passes_on_the_repository(server_url):
     done = make(REPO_ROOT, "check", clean_env(DATABASE_URL=url_string(server_url)))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith(f"check passed: one head ({HEAD})")
+    guide = " ".join((REPO_ROOT / "docs" / "reviewing.md").read_text().split())
+    assert done.stdout.strip().replace(HEAD, "<rev>") in guide
 
 
 def test_check_lists_every_problem_at_once(server_url, tmp_path):
@@ -77,6 +79,10 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
         "lint: migrations/sql/" in line and " require-concurrent-index-creation " in line
         for line in problems
     )
+    # The reviewer's guide shows this very run, line for line.
+    guide = (REPO_ROOT / "docs" / "reviewing.md").read_text()
+    for line in [*lines, last_error(done)]:
+        assert line in guide
 
 
 def test_model_change_fails_check_then_make_revision_fixes_it(server_url, database_url, tmp_path):
@@ -125,6 +131,7 @@ def test_a_revision_autogenerate_would_leave_empty_is_refused(server_url, tmp_pa
         "error: the models and the migrations already match: no revision written"
     )
     assert new_revision_files(root) == []
+    assert last_error(done) in (REPO_ROOT / "docs" / "reviewing.md").read_text()
     assert (root / "migrations" / "HEAD").read_text() == f"{HEAD}\n"
 
 

@@ -23,6 +23,7 @@ from tests.repo_copy import (
 )
 
 HEAD = revision_sql.script_directory().get_current_head()
+GUIDE = (REPO_ROOT / "docs" / "reviewing.md").read_text()
 
 UNSAFE = {
     "index without CONCURRENTLY": (
@@ -55,6 +56,21 @@ def test_lint_passes_on_the_repository():
     done = make(REPO_ROOT, "lint", clean_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "lint passed" in done.stdout
+    assert done.stdout.strip() in GUIDE
+
+
+def test_every_rule_switched_off_is_explained_in_the_configuration_and_the_guide():
+    import tomllib
+
+    config_text = (REPO_ROOT / ".squawk.toml").read_text()
+    config = tomllib.loads(config_text)
+    assert config["assume_in_transaction"] is True
+    assert config["pg_version"]
+    for rule in config["excluded_rules"]:
+        assert f"`{rule}`" in GUIDE
+        # A comment line right above the rule gives the reason.
+        above = config_text.split(f'"{rule}"')[0].rstrip().splitlines()[-1].strip()
+        assert above.startswith("#"), rule
 
 
 @pytest.mark.parametrize("kind", UNSAFE, ids=UNSAFE.keys())
@@ -66,6 +82,7 @@ def test_an_unsafe_revision_fails_lint_naming_the_rule(kind, tmp_path):
 
     done = make(root, "lint", clean_env())
     assert done.returncode != 0
+    assert f"| `{rule}` |" in GUIDE  # the guide explains the finding
     findings = [line for line in done.stdout.splitlines() if f" {rule} " in line]
     assert findings, done.stdout
     assert all("-0badc0ffee01_extra.upgrade.sql:" in line for line in findings)
@@ -202,12 +219,13 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
     # Offline: the index is built between the revision's COMMIT and a new BEGIN, which
     # opens with the timeouts again; Squawk finds nothing to object to.
     sql = rendered(root, "c0cc0cc0cc01")
-    assert (
+    block = (
         "COMMIT;\n\n"
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_email_name ON users (email, name);\n\n"
-        "BEGIN;\n\nSET lock_timeout = '5s';\nSET statement_timeout = '10min';\n\n"
-        "UPDATE alembic_version SET version_num='c0cc0cc0cc01'"
-    ) in sql
+        "BEGIN;\n\nSET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"
+    )
+    assert block + "\nUPDATE alembic_version SET version_num='c0cc0cc0cc01'" in sql
+    assert block in GUIDE  # the guide shows what the tools print
     linted = make(root, "lint", clean_env())
     assert linted.returncode == 0, linted.stdout + linted.stderr
 

@@ -149,3 +149,16 @@ def test_generated_artefacts_are_committed_and_fresh():
     for script in revision_sql.revisions():
         for direction in revision_sql.DIRECTIONS:
             assert (REPO_ROOT / revision_sql.sql_path(script, direction)).is_file()
+
+
+def test_sql_runs_with_the_configured_timeouts_but_committed_sql_keeps_the_defaults(monkeypatch):
+    env = {**NO_DATABASE["unreachable"], "MIGRATION_LOCK_TIMEOUT": "2s"}
+    done = run_cli(["sql"], env)
+    assert done.returncode == 0, done.stderr
+    assert "SET lock_timeout = '2s';" in done.stdout
+    assert "SET lock_timeout = '5s';" not in done.stdout
+
+    # A developer's settings never reach the committed files.
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "2s")
+    monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "1min")
+    assert generate.stale() == []

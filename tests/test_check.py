@@ -7,13 +7,21 @@ passes the test server through DATABASE_URL, as a pipeline would.
 import subprocess
 import sys
 
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 import schema
 from dbtools import revision_sql
 from dbtools.config import REPO_ROOT
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, last_error, make, write_revision
+from tests.repo_copy import (
+    clean_env,
+    copy_repo,
+    dbtools,
+    last_error,
+    make,
+    versions,
+    write_revision,
+)
 
 HEAD = revision_sql.script_directory().get_current_head()
 
@@ -120,7 +128,7 @@ def test_model_change_fails_check_then_make_revision_fixes_it(server_url, databa
     assert "phone" in columns(database_url)
     assert dbtools(root, ["downgrade"], target).returncode == 0
     assert "phone" not in columns(database_url)
-    assert version(database_url) == [HEAD]
+    assert versions(database_url) == [HEAD]
 
 
 def test_a_revision_autogenerate_would_leave_empty_is_refused(server_url, tmp_path):
@@ -178,10 +186,22 @@ def columns(url) -> list[str]:
         engine.dispose()
 
 
-def version(url) -> list[str]:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
-    finally:
-        engine.dispose()
+def test_sql_of_a_revision_that_is_gone_is_reported_then_removed(server_url, tmp_path):
+    root = copy_repo(tmp_path)
+    stray = root / "migrations" / "sql" / "2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql"
+    stray.write_text("-- the SQL of a revision since deleted\n")
+
+    checked = make(root, "check", clean_env(DATABASE_URL=url_string(server_url)))
+    assert checked.returncode != 0
+    assert (
+        "  - stale: migrations/sql/2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql belongs to no "
+        "revision: run `make generate` (it deletes it)"
+    ) in checked.stdout.splitlines()
+
+    generated = make(root, "generate", clean_env())
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.splitlines() == [
+        "removed migrations/sql/2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql "
+        "(its revision no longer exists)"
+    ]
+    assert not stray.exists()

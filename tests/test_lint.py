@@ -5,7 +5,7 @@ repository; `make generate` renders its SQL and `make lint` must fail naming the
 """
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 import schema
 from dbtools import revision_sql
@@ -19,6 +19,7 @@ from tests.repo_copy import (
     last_error,
     make,
     psql,
+    query,
     write_revision,
 )
 
@@ -190,21 +191,11 @@ with op.get_context().autocommit_block():
 
 
 def index_state(url) -> list[tuple]:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [
-                tuple(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT c.relname, i.indisvalid FROM pg_index i "
-                        "JOIN pg_class c ON c.oid = i.indexrelid "
-                        "WHERE c.relname = 'ix_users_email_name'"
-                    )
-                )
-            ]
-    finally:
-        engine.dispose()
+    return query(
+        url,
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname = 'ix_users_email_name'",
+    )
 
 
 def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, server_url):

@@ -7,14 +7,12 @@ or absent (with CI=true), and the output must not change.
 import re
 
 import pytest
-from sqlalchemy import text
 
-import schema
 from dbtools import generate, revision_sql
-from dbtools.catalog import describe, differences
+from dbtools.catalog import differences
 from dbtools.config import REPO_ROOT
 from tests.pg import run_cli, url_string
-from tests.repo_copy import clean_env, make, psql
+from tests.repo_copy import catalog, clean_env, make, psql, versions
 
 NO_DATABASE = {
     "unreachable": {"DATABASE_URL": "postgresql://app:s3cret@127.0.0.1:9/nowhere"},
@@ -29,24 +27,6 @@ def committed(direction: str) -> list[str]:
         (REPO_ROOT / revision_sql.sql_path(s, direction)).read_text()
         for s in revision_sql.revisions()
     ]
-
-
-def catalog(url) -> dict:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return describe(conn)
-    finally:
-        engine.dispose()
-
-
-def versions(url) -> list[str]:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
-    finally:
-        engine.dispose()
 
 
 def without_version_table(description: dict) -> dict:

@@ -13,7 +13,8 @@ TO ?=
 m ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test
+.PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
+	generate check lint
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,3 +64,12 @@ psql: $(STAMP) ## open psql on the configured database
 
 test: $(STAMP) ## the whole suite, starting its own PostgreSQL
 	@$(BIN)/python -m pytest
+
+generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrations/HEAD, ...)
+	@$(RUN) generate
+
+check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint findings, in one list
+	@$(RUN) check
+
+lint: $(STAMP) ## ruff (lint and format check) and squawk on each revision's SQL
+	@$(RUN) lint

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 import schema
 from dbtools import config as settings
-from dbtools import devserver
+from dbtools import devserver, review
 from dbtools.errors import UserError
 
 
@@ -66,6 +66,7 @@ def cmd_revision(args: argparse.Namespace) -> None:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
         command.revision(cfg, message=message, autogenerate=True)
+    review.cmd_generate(args)  # the new revision's SQL and the head file
 
 
 @contextmanager
@@ -120,6 +121,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "db": (cmd_db, "start the development server"),
     "db-stop": (cmd_db_stop, "stop the development server"),
     "psql": (cmd_psql, "open psql on the configured database"),
+    "generate": (review.cmd_generate, "rewrite every generated artefact"),
+    "lint": (review.cmd_lint, "ruff, and squawk on the rendered SQL"),
+    "check": (review.cmd_check, "drift, heads, stale artefacts and lint, in one list"),
 }
 
 

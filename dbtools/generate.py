@@ -1,8 +1,9 @@
 """Generated, committed artefacts: what `make generate` writes and `make check` verifies.
 
 Each artefact is a path and a function that renders its whole text from the repository
-(never from a live database the user configured), deterministically: no dates, versions
-or random tokens, so `git diff` after `make generate` is empty on `main`.
+deterministically: no dates, versions or random tokens, so `git diff` after
+`make generate` is empty on `main`. Renders that need PostgreSQL (schema.sql) build a
+scratch database of their own and drop it; they never read the user's data.
 """
 
 from collections.abc import Callable
@@ -20,9 +21,10 @@ class Artefact:
 
 def artefacts() -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow."""
-    from dbtools import consumers  # imported late: it builds on Artefact
+    # Imported late: these modules build on Artefact.
+    from dbtools import consumers, guide, revision_sql
 
-    return [*consumers.artefacts()]
+    return [*revision_sql.artefacts(), *guide.artefacts(), *consumers.artefacts()]
 
 
 def generate() -> list[Path]:

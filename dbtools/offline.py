@@ -1,16 +1,44 @@
 """Shapes the SQL that `alembic upgrade --sql` writes into a script a DBA can review.
 
 Alembic writes, per revision: `BEGIN;`, then (for the first revision only) the version
-table, then `-- Running upgrade A -> B, message`, the statements and `COMMIT;`. This
-moves the `-- Running` comment above its `BEGIN;`, so each revision's block is headed by
-its name, and puts the timeouts the revision runs with right after the `BEGIN;`.
+table, then `-- Running upgrade A -> B`, the statements and `COMMIT;`. This moves the
+`-- Running` comment above its `BEGIN;` and adds the revision's message to it, so each
+revision's block is headed by its name, and puts the timeouts the revision runs with
+right after the `BEGIN;`.
 """
 
+import re
+from collections.abc import Mapping
 from typing import TextIO
+
+from alembic.script import ScriptDirectory
 
 _BEGIN = "BEGIN;"
 _HEADER = "-- Running "
 _VERSION_TABLE = "CREATE TABLE alembic_version"
+# Alembic's step log: "upgrade A -> B" (A empty at the base), "downgrade B -> A".
+_STEP = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
+
+
+def revision_messages(script: ScriptDirectory) -> dict[str, str]:
+    """Each revision id and the first paragraph of its docstring (its message)."""
+    return {s.revision: " ".join((s.doc or "").split()) for s in script.walk_revisions()}
+
+
+def step_header(chunk: str, messages: Mapping[str, str]) -> str:
+    """`-- Running upgrade A -> B` as `-- Running upgrade A -> B, <message of B>`.
+
+    The revision a step applies is B on the way up and A on the way down; the base
+    (an empty database) is named `base` instead of being left blank.
+    """
+    match = _STEP.match(chunk)
+    if match is None:
+        return chunk
+    direction, before, after = match.groups()
+    revision = after if direction == "upgrade" else before
+    message = messages.get(revision.strip(), "")
+    line = f"-- Running {direction} {before or 'base'} -> {after or 'base'}"
+    return f"{line}, {message}\n\n" if message else f"{line}\n\n"
 
 
 class RevisionBlocks:
@@ -19,8 +47,11 @@ class RevisionBlocks:
     Alembic writes whole statements, one per `write()`, which is what this relies on.
     """
 
-    def __init__(self, out: TextIO, preamble: list[str]) -> None:
+    def __init__(
+        self, out: TextIO, preamble: list[str], messages: Mapping[str, str] | None = None
+    ) -> None:
         self._out = out
+        self._messages = messages or {}
         self._preamble = "".join(line + "\n" for line in preamble) + "\n"
         self._held: list[str] | None = None  # what came after a BEGIN; not yet written
 
@@ -30,7 +61,7 @@ class RevisionBlocks:
         elif self._held is None:
             self._out.write(chunk)
         elif chunk.startswith(_HEADER):
-            self._out.write(chunk)
+            self._out.write(step_header(chunk, self._messages))
             self._flush_held()
         elif chunk.startswith(_VERSION_TABLE):
             self._held.append(chunk)

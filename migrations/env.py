@@ -18,8 +18,9 @@ from sqlalchemy.pool import NullPool
 
 import schema
 from dbtools import config as settings
+from dbtools import waivers  # noqa: F401  (registers op.waive_lint for the revisions)
 from dbtools.locking import migration_lock
-from dbtools.offline import RevisionBlocks
+from dbtools.offline import RevisionBlocks, revision_messages
 
 config = context.config
 log = logging.getLogger("alembic.env")
@@ -51,10 +52,13 @@ def shared_options() -> dict[str, Any]:
 def run_migrations_offline() -> None:
     """Write the migration SQL to stdout; logs go to stderr."""
     out = config.output_buffer or sys.stdout
+    # Committed renderings pass the default timeouts, so a developer's settings never
+    # leak into them.
+    timeouts = config.attributes.get("timeouts") or settings.timeouts()
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
-        output_buffer=RevisionBlocks(out, settings.timeouts().sql()),
+        output_buffer=RevisionBlocks(out, timeouts.sql(), revision_messages(context.script)),
         **shared_options(),
     )
     with context.begin_transaction():

@@ -22,6 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.waive_lint("prefer-bigint-over-int", reason="an age in years never nears 2^31")
     op.add_column(
         "users",
         sa.Column(

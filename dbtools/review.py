@@ -1,0 +1,106 @@
+"""`make generate`, `make lint` and `make check`: what a reviewer relies on being true.
+
+`check` gathers every problem into one list before failing, so one run tells a
+contributor everything to fix: drift between the models and the migrations, more than
+one head, stale generated artefacts, linter findings.
+"""
+
+import argparse
+from collections.abc import Callable
+
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from dbtools import config as settings
+from dbtools import generate, lint, revision_sql
+from dbtools.drift import drift
+from dbtools.errors import UserError
+from dbtools.offline import revision_messages
+
+GENERATE_HINT = "run `make generate`"
+
+
+def cmd_generate(_args: argparse.Namespace) -> None:
+    """Rewrite every generated artefact; delete rendered SQL of revisions that are gone."""
+    written = generate.generate()
+    removed = revision_sql.orphans()
+    for path in removed:
+        (settings.REPO_ROOT / path).unlink()
+    for path in written:
+        print(f"wrote {path}")
+    for path in removed:
+        print(f"removed {path} (its revision no longer exists)")
+    if not written and not removed:
+        print("generated artefacts are up to date")
+
+
+def cmd_lint(_args: argparse.Namespace) -> None:
+    """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
+    findings = lint.ruff() + lint.squawk()
+    for line in findings:
+        print(line)
+    if findings:
+        raise UserError(
+            f"lint found {len(findings)} problem(s), listed above; "
+            "docs/reviewing.md explains each SQL rule and its safe pattern"
+        )
+    print("lint passed: ruff and squawk found nothing")
+
+
+def cmd_check(_args: argparse.Namespace) -> None:
+    """Every problem a reviewer should never have to find by hand, in one list."""
+    sections: list[tuple[str, Callable[[], list[str]]]] = [
+        ("heads", head_problems),
+        ("stale", stale_problems),
+        ("drift", drift_problems),
+        ("lint", lambda: lint.ruff() + lint.squawk()),
+    ]
+    problems = [f"{name}: {line}" for name, find in sections for line in find()]
+    if problems:
+        print(f"make check found {len(problems)} problem(s):")
+        for line in problems:
+            print(f"  - {line}")
+        raise UserError(f"check failed with {len(problems)} problem(s), listed above")
+    heads = revision_sql.script_directory().get_heads()
+    print(
+        f"check passed: one head ({heads[0]}), models match the migrations, "
+        "generated artefacts are fresh, lint is clean"
+    )
+
+
+def head_problems() -> list[str]:
+    script = revision_sql.script_directory()
+    heads = sorted(script.get_heads())
+    if len(heads) <= 1:
+        return []
+    messages = revision_messages(script)
+    named = ", ".join(f"{head} ({messages[head]})" for head in heads)
+    return [
+        f"{len(heads)} heads: {named}; rebase the newer revision onto the other "
+        "(set its down_revision), then run `make generate`"
+    ]
+
+
+def stale_problems() -> list[str]:
+    try:
+        stale = generate.stale()
+    except (UserError, CommandError) as exc:
+        return [f"cannot render the generated artefacts: {exc}"]
+    lines = [f"{path} is stale: {GENERATE_HINT}" for path in stale]
+    lines += [
+        f"{path} belongs to no revision: {GENERATE_HINT} (it deletes it)"
+        for path in revision_sql.orphans()
+    ]
+    return lines
+
+
+def drift_problems() -> list[str]:
+    from dbtools.cli import describe  # the one-line, password-free form of an error
+
+    try:
+        found = drift(settings.database_url())
+    except (SQLAlchemyError, CommandError) as exc:
+        return [f"cannot apply the migrations to a scratch database: {describe(exc)}"]
+    return [
+        f'{line}: add a revision with `make revision m="..."` or fix the models' for line in found
+    ]

@@ -1,0 +1,87 @@
+"""The committed review artefacts of the revision chain.
+
+- `migrations/sql/<revision file stem>.upgrade.sql` / `.downgrade.sql`: the exact SQL each
+  revision runs, rendered offline the way `make sql` renders it, so a pull request shows
+  DBAs the SQL diff beside the Python.
+- `migrations/HEAD`: the head revision id. Two branches that each add a revision both
+  change this one line, so git reports the conflict at merge time, not production at
+  deploy time (the idea of django-linear-migrations' `max_migration.txt`).
+
+Rendering never connects to a database and uses the default timeouts, whatever the
+developer's environment says, so the text depends on the repository alone.
+"""
+
+import io
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
+
+from dbtools.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, REPO_ROOT, Timeouts
+from dbtools.errors import UserError
+from dbtools.generate import Artefact
+
+SQL_DIR = Path("migrations/sql")
+HEAD_FILE = Path("migrations/HEAD")
+DIRECTIONS = ("upgrade", "downgrade")
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(Config(str(REPO_ROOT / "alembic.ini")))
+
+
+def revisions() -> list[Script]:
+    """Every revision, oldest first."""
+    return list(reversed(list(script_directory().walk_revisions())))
+
+
+def sql_path(script: Script, direction: str) -> Path:
+    return SQL_DIR / f"{Path(script.path).stem}.{direction}.sql"
+
+
+def render(script: Script, direction: str) -> str:
+    """The SQL that applies (upgrade) or reverts (downgrade) this one revision."""
+    parent = script.down_revision
+    if isinstance(parent, tuple | list):
+        raise UserError(
+            f"revision {script.revision} merges {', '.join(parent)}: this repository keeps a "
+            "linear chain; rebase one branch's revision onto the other instead of merging"
+        )
+    if direction == "upgrade":
+        span = f"{parent}:{script.revision}" if parent else script.revision
+    else:
+        span = f"{script.revision}:{parent or 'base'}"
+    buffer = io.StringIO()
+    cfg = Config(str(REPO_ROOT / "alembic.ini"), output_buffer=buffer)
+    cfg.attributes["configure_logging"] = False
+    cfg.attributes["timeouts"] = Timeouts(DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT)
+    run = command.upgrade if direction == "upgrade" else command.downgrade
+    run(cfg, span, sql=True)
+    return buffer.getvalue()
+
+
+def render_head() -> str:
+    """The head revision id(s), one per line (two lines mean two heads: a problem)."""
+    return "".join(f"{head}\n" for head in sorted(script_directory().get_heads()))
+
+
+def artefacts() -> list[Artefact]:
+    """Each revision's upgrade and downgrade SQL, and the head file."""
+    rendered = [
+        Artefact(sql_path(script, direction), _renderer(script, direction))
+        for script in revisions()
+        for direction in DIRECTIONS
+    ]
+    return [*rendered, Artefact(HEAD_FILE, render_head)]
+
+
+def _renderer(script: Script, direction: str):
+    return lambda: render(script, direction)
+
+
+def orphans() -> list[Path]:
+    """Rendered SQL files whose revision no longer exists (renamed or deleted)."""
+    expected = {sql_path(s, d) for s in revisions() for d in DIRECTIONS}
+    found = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / SQL_DIR).glob("*.sql")}
+    return sorted(found - expected)

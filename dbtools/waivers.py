@@ -1,0 +1,56 @@
+"""`op.waive_lint(...)`: a revision's own, reasoned exception to a migration-safety rule.
+
+A revision that must break one of the linter's rules says so right before the operation:
+
+    op.waive_lint("adding-required-field", reason="users is empty until launch")
+    op.add_column("users", sa.Column("tenant_id", sa.BigInteger(), nullable=False))
+
+Offline (`--sql`, which is how the committed SQL is rendered) this writes two comment
+lines in front of the next statement: the reason, then `-- squawk-ignore <rule>`, which
+Squawk honours for the line that follows. Online it runs nothing. `make lint` reports a
+waiver whose next statement does not break the rule (dbtools/lint.py), so a waiver
+cannot outlive the reason it was written for.
+
+Importing this module registers the operation; `migrations/env.py` imports it.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from alembic.operations import MigrateOperation, Operations
+
+log = logging.getLogger("alembic.env")
+
+WAIVER_PREFIX = "-- Lint waiver: "
+IGNORE_PREFIX = "-- squawk-ignore "
+
+
+@Operations.register_operation("waive_lint")
+class WaiveLintOp(MigrateOperation):
+    """Waive the named linter rule(s) for the statement that follows, with a reason."""
+
+    def __init__(self, rules: Sequence[str], reason: str) -> None:
+        self.rules = list(rules)
+        self.reason = " ".join(reason.split())
+
+    @classmethod
+    def waive_lint(cls, operations: Operations, rules: str | Sequence[str], reason: str) -> None:
+        names = [rules] if isinstance(rules, str) else list(rules)
+        if not names or not all(n and n.replace("-", "").isalnum() for n in names):
+            raise ValueError(f"waive_lint needs rule names like 'ban-drop-column', got {rules!r}")
+        if not reason or not reason.strip():
+            raise ValueError("waive_lint needs a reason: say why the rule does not apply here")
+        operations.invoke(cls(names, reason))
+
+
+@Operations.implementation_for(WaiveLintOp)
+def _waive_lint(operations: Operations, operation: WaiveLintOp) -> None:
+    context = operations.get_context()
+    if not context.as_sql:
+        log.info("Lint waiver (%s): %s", ", ".join(operation.rules), operation.reason)
+        return
+    # Written straight to the buffer, not through static_output(): that adds a blank
+    # line, and Squawk's ignore comment covers only the line right below it.
+    context.impl.output_buffer.write(
+        f"{WAIVER_PREFIX}{operation.reason}\n{IGNORE_PREFIX}{', '.join(operation.rules)}\n"
+    )

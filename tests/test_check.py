@@ -1,0 +1,207 @@
+"""`make check`, `make revision` and the head file, on real PostgreSQL.
+
+The check's drift comparison needs a server to build a scratch database on: each test
+passes the test server through DATABASE_URL, as a pipeline would.
+"""
+
+import subprocess
+import sys
+
+from sqlalchemy import inspect
+
+import schema
+from dbtools import revision_sql
+from dbtools.config import REPO_ROOT
+from tests.pg import url_string
+from tests.repo_copy import (
+    clean_env,
+    copy_repo,
+    dbtools,
+    last_error,
+    make,
+    versions,
+    write_revision,
+)
+
+HEAD = revision_sql.script_directory().get_current_head()
+
+PHONE = '    phone: Mapped[str | None] = mapped_column(String, comment="Phone number, if given.")\n'
+
+
+def add_phone_to_model(root) -> None:
+    path = root / "schema" / "user.py"
+    source = path.read_text()
+    anchor = "    def __repr__"
+    path.write_text(source.replace(anchor, PHONE + "\n" + anchor))
+
+
+def new_revision_files(root) -> list:
+    before = {p.name for p in (REPO_ROOT / "migrations" / "versions").glob("*.py")}
+    return [p for p in (root / "migrations" / "versions").glob("*.py") if p.name not in before]
+
+
+def test_check_passes_on_the_repository(server_url):
+    done = make(REPO_ROOT, "check", clean_env(DATABASE_URL=url_string(server_url)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"check passed: one head ({HEAD})")
+    guide = " ".join((REPO_ROOT / "docs" / "reviewing.md").read_text().split())
+    assert done.stdout.strip().replace(HEAD, "<rev>") in guide
+
+
+def test_check_lists_every_problem_at_once(server_url, tmp_path):
+    root = copy_repo(tmp_path)
+    add_phone_to_model(root)  # drift
+    # Two revisions on the same parent: two heads; one builds an index the unsafe way.
+    write_revision(
+        root,
+        "aaaa00000001",
+        HEAD,
+        "Index users by email and name",
+        'op.create_index("ix_users_email_name", "users", ["email", "name"])',
+        'op.drop_index("ix_users_email_name", table_name="users")',
+    )
+    write_revision(root, "bbbb00000002", HEAD, "Nothing yet", "pass")
+    assert make(root, "generate", clean_env()).returncode == 0
+    stale = next((root / "migrations" / "sql").glob("*-bbbb00000002_*.upgrade.sql"))
+    stale.write_text(stale.read_text() + "-- edited by hand\n")
+
+    done = make(root, "check", clean_env(DATABASE_URL=url_string(server_url)))
+
+    assert done.returncode != 0
+    assert last_error(done).startswith("error: check failed with ")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("make check found ")
+    problems = lines[1:]
+    assert all(line.startswith("  - ") for line in problems)
+    text_ = "\n".join(problems)
+    assert (
+        "heads: 2 heads: aaaa00000001 (Index users by email and name), "
+        "bbbb00000002 (Nothing yet)" in text_
+    )
+    assert f"stale: {stale.relative_to(root)} is stale: run `make generate`" in text_
+    assert "drift: column users.phone: in the models but no revision creates it" in text_
+    assert "drift: index ix_users_email_name on users: in the migrations but not in the models" in (
+        text_
+    )
+    assert any(
+        "lint: migrations/sql/" in line and " require-concurrent-index-creation " in line
+        for line in problems
+    )
+    # The reviewer's guide shows this very run, line for line.
+    guide = (REPO_ROOT / "docs" / "reviewing.md").read_text()
+    for line in [*lines, last_error(done)]:
+        assert line in guide
+
+
+def test_model_change_fails_check_then_make_revision_fixes_it(server_url, database_url, tmp_path):
+    root = copy_repo(tmp_path)
+    server = clean_env(DATABASE_URL=url_string(server_url))
+    add_phone_to_model(root)
+
+    before = make(root, "check", server)
+    assert before.returncode != 0
+    assert "column users.phone: in the models but no revision creates it" in before.stdout
+
+    made = make(root, "revision", server, m="add phone to users")
+    assert made.returncode == 0, made.stderr
+    [revision_file] = new_revision_files(root)
+    # Formatted by the post-write hook: ruff finds nothing to change.
+    ruff = [str(REPO_ROOT / ".venv" / "bin" / "ruff"), "format", "--check", str(revision_file)]
+    assert subprocess.run(ruff, capture_output=True, check=False).returncode == 0
+    source = revision_file.read_text()
+    assert source.startswith('"""add phone to users')
+    assert 'sa.Column("phone", sa.String(), nullable=True' in source
+
+    # The revision's SQL and the head file were generated with it.
+    new_head = revision_file.stem.split("-", 1)[1].split("_", 1)[0]
+    assert (root / "migrations" / "HEAD").read_text() == f"{new_head}\n"
+    upgrade_sql = (root / "migrations" / "sql" / f"{revision_file.stem}.upgrade.sql").read_text()
+    assert f"-> {new_head}, add phone to users" in upgrade_sql
+    assert "ALTER TABLE users ADD COLUMN phone VARCHAR;" in upgrade_sql
+
+    after = make(root, "check", server)
+    assert after.returncode == 0, after.stdout + after.stderr
+
+    # The downgrade works: up to the new head, then one step back.
+    target = clean_env(DATABASE_URL=url_string(database_url))
+    assert dbtools(root, ["upgrade"], target).returncode == 0
+    assert "phone" in columns(database_url)
+    assert dbtools(root, ["downgrade"], target).returncode == 0
+    assert "phone" not in columns(database_url)
+    assert versions(database_url) == [HEAD]
+
+
+def test_a_revision_autogenerate_would_leave_empty_is_refused(server_url, tmp_path):
+    root = copy_repo(tmp_path)
+    done = make(root, "revision", clean_env(DATABASE_URL=url_string(server_url)), m="nothing")
+    assert done.returncode != 0
+    assert last_error(done) == (
+        "error: the models and the migrations already match: no revision written"
+    )
+    assert new_revision_files(root) == []
+    assert last_error(done) in (REPO_ROOT / "docs" / "reviewing.md").read_text()
+    assert (root / "migrations" / "HEAD").read_text() == f"{HEAD}\n"
+
+
+def test_two_branches_adding_a_revision_conflict_in_git(tmp_path):
+    root = copy_repo(tmp_path)
+    env = clean_env(
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+    )
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+        )
+
+    def add_revision(message: str) -> None:
+        alembic = [sys.executable, "-m", "alembic", "revision", "-m", message]
+        assert subprocess.run(alembic, cwd=root, env=env, capture_output=True).returncode == 0
+        assert dbtools(root, ["generate"], env).returncode == 0
+        assert git("add", "-A").returncode == 0
+        assert git("commit", "-qm", message).returncode == 0
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "first")
+    add_revision("first change")
+    git("checkout", "-q", "main")
+    git("checkout", "-qb", "second")
+    add_revision("second change")
+
+    merged = git("merge", "first")
+    assert merged.returncode != 0
+    assert "CONFLICT (content): Merge conflict in migrations/HEAD" in merged.stdout
+
+
+def columns(url) -> list[str]:
+    engine = schema.make_engine(url)
+    try:
+        return [c["name"] for c in inspect(engine).get_columns("users")]
+    finally:
+        engine.dispose()
+
+
+def test_sql_of_a_revision_that_is_gone_is_reported_then_removed(server_url, tmp_path):
+    root = copy_repo(tmp_path)
+    stray = root / "migrations" / "sql" / "2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql"
+    stray.write_text("-- the SQL of a revision since deleted\n")
+
+    checked = make(root, "check", clean_env(DATABASE_URL=url_string(server_url)))
+    assert checked.returncode != 0
+    assert (
+        "  - stale: migrations/sql/2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql belongs to no "
+        "revision: run `make generate` (it deletes it)"
+    ) in checked.stdout.splitlines()
+
+    generated = make(root, "generate", clean_env())
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.splitlines() == [
+        "removed migrations/sql/2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql "
+        "(its revision no longer exists)"
+    ]
+    assert not stray.exists()

@@ -40,10 +40,12 @@ def generate() -> list[Path]:
     return written
 
 
+def is_stale(artefact: Artefact) -> bool:
+    """Whether the committed text differs from what `generate` would write."""
+    target = REPO_ROOT / artefact.path
+    return not target.exists() or target.read_text() != artefact.render()
+
+
 def stale() -> list[Path]:
     """The artefacts whose committed text differs from what `generate` would write."""
-    return [
-        a.path
-        for a in artefacts()
-        if not (REPO_ROOT / a.path).exists() or (REPO_ROOT / a.path).read_text() != a.render()
-    ]
+    return [a.path for a in artefacts() if is_stale(a)]

@@ -82,11 +82,19 @@ def head_problems() -> list[str]:
 
 
 def stale_problems() -> list[str]:
-    try:
-        stale = generate.stale()
-    except (UserError, CommandError) as exc:
-        return [f"cannot render the generated artefacts: {exc}"]
-    lines = [f"{path} is stale: {GENERATE_HINT}" for path in stale]
+    lines = []
+    # Each artefact on its own, so one that cannot be rendered (two heads, no server)
+    # does not hide the others; artefacts failing for the same reason share a line.
+    unrenderable: dict[str, list[str]] = {}
+    for artefact in generate.artefacts():
+        try:
+            if generate.is_stale(artefact):
+                lines.append(f"{artefact.path} is stale: {GENERATE_HINT}")
+        except (UserError, CommandError) as exc:
+            unrenderable.setdefault(str(exc), []).append(str(artefact.path))
+    lines += [
+        f"cannot render {', '.join(paths)}: {reason}" for reason, paths in unrenderable.items()
+    ]
     lines += [
         f"{path} belongs to no revision: {GENERATE_HINT} (it deletes it)"
         for path in revision_sql.orphans()

@@ -31,6 +31,8 @@ COPIED = [
     ".env",
     "requirements.txt",
     "requirements-dev.txt",
+    "schema.sql",
+    "docs",
 ]
 
 

@@ -60,10 +60,12 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
         'op.create_index("ix_users_email_name", "users", ["email", "name"])',
         'op.drop_index("ix_users_email_name", table_name="users")',
     )
-    write_revision(root, "bbbb00000002", HEAD, "Nothing yet", "pass")
-    assert make(root, "generate", clean_env()).returncode == 0
-    stale = next((root / "migrations" / "sql").glob("*-bbbb00000002_*.upgrade.sql"))
+    server = clean_env(DATABASE_URL=url_string(server_url))
+    assert make(root, "generate", server).returncode == 0
+    stale = next((root / "migrations" / "sql").glob("*-aaaa00000001_*.upgrade.sql"))
     stale.write_text(stale.read_text() + "-- edited by hand\n")
+    # The second head arrives after the last `make generate`, as from a merged branch.
+    write_revision(root, "bbbb00000002", HEAD, "Nothing yet", "pass")
 
     done = make(root, "check", clean_env(DATABASE_URL=url_string(server_url)))
 
@@ -143,9 +145,10 @@ def test_a_revision_autogenerate_would_leave_empty_is_refused(server_url, tmp_pa
     assert (root / "migrations" / "HEAD").read_text() == f"{HEAD}\n"
 
 
-def test_two_branches_adding_a_revision_conflict_in_git(tmp_path):
+def test_two_branches_adding_a_revision_conflict_in_git(tmp_path, server_url):
     root = copy_repo(tmp_path)
     env = clean_env(
+        DATABASE_URL=url_string(server_url),
         GIT_AUTHOR_NAME="t",
         GIT_AUTHOR_EMAIL="t@example.org",
         GIT_COMMITTER_NAME="t",

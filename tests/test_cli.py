@@ -4,7 +4,6 @@ Every failure a user can cause must end with a non-zero exit, one readable line,
 traceback, no password, and the database as it was.
 """
 
-import shutil
 import socket
 import subprocess
 import uuid
@@ -18,6 +17,7 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.config import REPO_ROOT
 from tests.pg import create_password_role, run_cli, url_string
+from tests.repo_copy import copy_repo
 
 HEAD = "409207e4393e"
 PASSWORD = "p%@:/# sé'x"  # every character the design names, percent-encoded in URLs
@@ -167,7 +167,7 @@ def test_bad_database_url_fails_in_one_line_without_the_password(
 
 
 def test_unset_url_in_ci_is_refused_and_no_server_is_started(tmp_path):
-    repo = copy_repository(tmp_path)
+    repo = copy_repo(tmp_path)
     result = run_cli(["upgrade"], {"CI": "true", "DATABASE_URL": ""}, cwd=repo)
 
     line = assert_one_line_failure(result, secret="\0")
@@ -175,20 +175,8 @@ def test_unset_url_in_ci_is_refused_and_no_server_is_started(tmp_path):
     assert not (repo / ".pgdata").exists()
 
 
-def copy_repository(tmp_path: Path) -> Path:
-    """The tracked parts of the repository a user clones, without the developer's state."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("alembic.ini", ".env", "pyproject.toml"):
-        shutil.copy(REPO_ROOT / name, repo / name)
-    ignore = shutil.ignore_patterns("__pycache__", ".pgdata")
-    for name in ("schema", "dbtools", "migrations"):
-        shutil.copytree(REPO_ROOT / name, repo / name, ignore=ignore)
-    return repo
-
-
 def test_unset_url_uses_the_embedded_server_which_survives_until_db_stop(tmp_path):
-    repo = copy_repository(tmp_path)
+    repo = copy_repo(tmp_path)
     env = {"DATABASE_URL": ""}
     try:
         upgrade = run_cli(["upgrade"], env, cwd=repo)
@@ -222,7 +210,7 @@ def add_revision(repo: Path, body: str) -> str:
 
 
 def test_every_revision_runs_with_the_configured_timeouts(tmp_path, database_url):
-    repo = copy_repository(tmp_path)
+    repo = copy_repo(tmp_path)
     add_revision(
         repo,
         "op.execute(\"CREATE TABLE probe AS SELECT current_setting('lock_timeout') AS lock, "
@@ -247,7 +235,7 @@ def test_every_revision_runs_with_the_configured_timeouts(tmp_path, database_url
 
 
 def test_autogenerate_refuses_an_empty_revision(tmp_path, server_url):
-    repo = copy_repository(tmp_path)
+    repo = copy_repo(tmp_path)
     before = sorted(p.name for p in (repo / "migrations/versions").iterdir())
 
     result = run_cli(

@@ -15,6 +15,7 @@ m ?=
 .DEFAULT_GOAL := help
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint
+.PHONY: bench bench-quick
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,3 +74,9 @@ check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint finding
 
 lint: $(STAMP) ## ruff (lint and format check) and squawk on each revision's SQL
 	@$(RUN) lint
+
+bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and docs/bench/
+	@$(BIN)/python -m bench
+
+bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the harness runs
+	@$(BIN)/python -m bench --quick

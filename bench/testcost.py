@@ -1,0 +1,94 @@
+"""Test cost: the whole suite, and one migrated test database made two ways.
+
+A test that needs a database at head either runs the chain on a new database (what the
+fixtures do, in-process, as pytest-alembic does) or clones a database already at head
+with `CREATE DATABASE ... TEMPLATE`. Both are timed here from "no database" to "a
+database at head a test can use".
+"""
+
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+
+import schema
+from bench.chain import version_of
+from bench.common import Server, Settings, clean_env, repeat, stats
+from dbtools.config import REPO_ROOT
+
+_counter = iter(range(1_000_000))
+
+
+def migrate_in_process(server: Server, database: str) -> None:
+    """`alembic upgrade head` on a connection handed to env.py, as the test fixtures do."""
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.attributes["configure_logging"] = False
+    engine = schema.make_engine(server.url_for(database))
+    try:
+        with engine.connect() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+def by_chain(server: Server) -> str:
+    name = server.create(f"tc_chain_{next(_counter)}")
+    migrate_in_process(server, name)
+    return name
+
+
+def by_template(server: Server, template: str, strategy: str | None) -> Callable[[], str]:
+    return lambda: server.create(f"tc_tpl_{next(_counter)}", template=template, strategy=strategy)
+
+
+def prepare_timings(server: Server, settings: Settings, head: str) -> dict[str, Any]:
+    """Seconds to a usable database at head, per route; each result checked, then dropped."""
+    template = by_chain(server)
+    routes: dict[str, Callable[[], str]] = {
+        "chain": lambda: by_chain(server),
+        "template_wal_log": by_template(server, template, None),
+        "template_file_copy": by_template(server, template, "FILE_COPY"),
+    }
+    results: dict[str, Any] = {}
+    try:
+        for name, make in routes.items():
+            made: list[str] = []
+
+            def once(make: Callable[[], str] = make, made: list[str] = made) -> float:
+                start = time.perf_counter()
+                made.append(make())
+                return time.perf_counter() - start
+
+            results[name] = repeat(settings.runs, once, warmup=True)
+            results[name]["at_head"] = all(version_of(server, db) == head for db in made)
+            for db in made:
+                server.drop(db)
+    finally:
+        server.drop(template)
+    results["ratio"] = results["chain"]["median"] / results["template_wal_log"]["median"]
+    return results
+
+
+def make_test(settings: Settings) -> dict[str, Any]:
+    """Wall time of `make test` in the repository; skipped when test_runs is 0."""
+    if settings.test_runs <= 0:
+        return {"skipped": True}
+    samples, passed, summary = [], [], ""
+
+    for _ in range(settings.test_runs):
+        start = time.perf_counter()
+        result = subprocess.run(
+            ["make", "-s", "test"], cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True
+        )
+        samples.append(time.perf_counter() - start)
+        passed.append(result.returncode == 0)
+        summary = (result.stdout.strip().splitlines() or [""])[-1].strip("= ")
+    return {"skipped": False, **stats(samples), "passed": all(passed), "summary": summary}
+
+
+def measure(server: Server, settings: Settings, head: str) -> dict[str, Any]:
+    return {"prepare": prepare_timings(server, settings, head), "make_test": make_test(settings)}

@@ -1,0 +1,114 @@
+"""The benchmark harness runs and writes its report; it never touches the repository.
+
+Tiny sizes only: these tests show that `make bench` still works, they measure nothing
+and assert no timing.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+import schema
+from bench.chain import build_chain, offline_sql, shipped_revisions
+from bench.common import Server, repo_copy
+from dbtools import devserver
+from dbtools.catalog import describe
+from dbtools.config import REPO_ROOT
+from tests.pg import fresh_database
+
+SECTIONS = [
+    "## Machine",
+    "## Goals",
+    "## 1. Production stall",
+    "## 2. Chain cost against its floor",
+    "## 3. The no-op run",
+    "## 4. Test cost",
+]
+
+
+def repository_files() -> set[str]:
+    return {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "migrations").rglob("*.py")}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`python -m bench --quick` at the smallest sizes, into a temporary folder."""
+    out = tmp_path_factory.mktemp("bench")
+    before = repository_files()
+    args = ["--quick", "--rows", "2000", "--runs", "1", "--chains", "6", "--before", "0.5"]
+    args += ["--after", "0.5", "--out", str(out / "BENCHMARKS.md"), "--assets", str(out / "a")]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        "out": out,
+        "report": (out / "BENCHMARKS.md").read_text(),
+        "results": json.loads((out / "a" / "results.json").read_text()),
+        "files_before": before,
+        "files_after": repository_files(),
+    }
+
+
+def test_report_has_every_figure_goal_and_chart(tiny_run):
+    report = tiny_run["report"]
+    positions = [report.index(heading) for heading in SECTIONS]
+    assert positions == sorted(positions)
+    for revision in shipped_revisions():
+        assert f"`{revision.revision}`" in report
+    for chart in ("stall.png", "chain.png"):
+        assert f"(a/{chart})" in report
+        assert (tiny_run["out"] / "a" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| chain within 2x of psql at 200 revisions |" in report
+    assert "not measured" in report  # no 200-revision chain at this size
+
+
+def test_every_measured_database_reached_its_target(tiny_run):
+    results = tiny_run["results"]
+    head = shipped_revisions()[-1].revision
+    scenarios = results["stall"]["scenarios"]
+    assert [s["kind"] for s in scenarios].count("shipped") == len(shipped_revisions())
+    assert all(s["reached_target"] for s in scenarios)
+    assert all("timeline" not in s for s in scenarios)  # kept out of the JSON
+    # The first revision creates users: no users table under load before it.
+    assert scenarios[0]["applicable"] is False
+    assert [p["revisions"] for p in results["chain"]["points"]] == [len(shipped_revisions()), 6]
+    assert all(p["reached_head"] and p["same_schema"] for p in results["chain"]["points"])
+    assert results["noop"]["version_after"] == head
+    assert all(results["testcost"]["prepare"][r]["at_head"] for r in ("chain", "template_wal_log"))
+    assert results["testcost"]["make_test"] == {"skipped": True}
+
+
+def test_the_repository_is_left_as_it_was(tiny_run):
+    assert tiny_run["files_after"] == tiny_run["files_before"]
+    assert not list((REPO_ROOT / "migrations" / "versions").glob("*bench*"))
+
+
+def test_a_synthetic_chain_in_a_copy_builds_one_table_per_revision(tmp_path, server_url):
+    copy = repo_copy(tmp_path / "copy")
+    head = build_chain(copy, 7)
+    sql = offline_sql(copy, tmp_path / "upgrade.sql")
+    server = Server(url=server_url, bin=devserver.bin_dir(devserver.DEFAULT_VERSION))
+
+    with fresh_database(server_url) as url:
+        server.psql_file(url.database, sql)
+        engine = schema.make_engine(url)
+        try:
+            with engine.connect() as conn:
+                tables = [t for t, _ in describe(conn)["tables"]]
+                version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        finally:
+            engine.dispose()
+
+    assert version == head
+    synthetic = 7 - len(shipped_revisions())
+    assert sorted(tables) == sorted(
+        ["alembic_version", "users", *(f"bench_t{i}" for i in range(1, synthetic + 1))]
+    )

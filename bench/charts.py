@@ -61,7 +61,9 @@ def stall_chart(stall: dict[str, Any], path: Path) -> Path:
         ax.set_title(_short_title(scenario), fontsize=9, loc="left")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("seconds since the load started (writer transactions, first run)")
+    axes[-1, 0].set_xlabel(
+        "seconds since the load started, at each writer transaction's end (first run)"
+    )
     fig.suptitle(f"Writer latency while each revision runs ({stall['rows']:,} rows)", fontsize=10)
     return _save(fig, path)
 

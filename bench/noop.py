@@ -13,6 +13,7 @@ from bench.common import Server, Settings, clean_env, python, repeat, timed
 from dbtools.config import REPO_ROOT
 
 FLOOR_IMPORTS = "import alembic, sqlalchemy, psycopg2, dotenv"
+REPO_IMPORTS = FLOOR_IMPORTS + ", schema, dbtools.cli"
 
 
 def commands(server: Server, database: str) -> dict[str, tuple[list[str | Path], dict[str, str]]]:
@@ -23,6 +24,8 @@ def commands(server: Server, database: str) -> dict[str, tuple[list[str | Path],
         "dbtools_upgrade": ([python(), "-m", "dbtools", "upgrade"], env),
         "alembic_upgrade": ([alembic_cli, "upgrade", "head"], env),
         "floor_imports": ([python(), "-c", FLOOR_IMPORTS], clean_env()),
+        # Not a floor: the repository's own modules on top, to split imports from work.
+        "imports_with_repo": ([python(), "-c", REPO_IMPORTS], clean_env()),
         "floor_interpreter": ([python(), "-c", "pass"], clean_env()),
     }
 

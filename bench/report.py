@@ -100,7 +100,13 @@ def render(results: dict[str, Any], charts: dict[str, str]) -> str:
 
 def header(results: dict[str, Any]) -> str:
     s = results["settings"]
-    return f"""# Benchmarks
+    banner = (
+        "\n\n> **Quick mode**: figures from a small table and few runs, to show the harness "
+        "runs; they do not judge the goals. `make bench` writes the real ones."
+        if s["mode"] == "quick"
+        else ""
+    )
+    return f"""# Benchmarks{banner}
 
 Written by `make bench` ({s["mode"]} mode) on {results["finished"]}; do not edit by hand.
 `make bench` reruns everything (about 20 minutes on 2 cores); `make bench-quick` is the
@@ -172,6 +178,9 @@ def stall_section(stall: dict[str, Any], chart: str | None) -> str:
     )
     if failed:
         lines += ["", f"pgbench reported {failed:.0f} failed transactions in the worst runs."]
+    for s in stall["scenarios"]:
+        for error in s["load_errors"]:
+            lines += ["", f"Load error during `{s['name']}` (some clients stopped): `{error}`"]
     if chart:
         lines += ["", f"![Writer latency over time]({chart})"]
     return "\n".join(lines)
@@ -245,6 +254,7 @@ def noop_section(noop: dict[str, Any]) -> str:
         ("`.venv/bin/alembic upgrade head`", "alembic_upgrade"),
         (f'floor: `python -c "{"import alembic, sqlalchemy, psycopg2, dotenv"}"`', "floor_imports"),
         ("bare interpreter: `python -c pass`", "floor_interpreter"),
+        ("not a floor: the floor's imports plus `schema, dbtools.cli`", "imports_with_repo"),
     ]
     lines = [
         "## 3. The no-op run",
@@ -258,11 +268,15 @@ def noop_section(noop: dict[str, Any]) -> str:
     ]
     for label, key in rows:
         lines.append(f"| {label} | {spread(noop[key])} | {noop[key]['median'] / floor:.2f}x |")
-    extra = noop["dbtools_upgrade"]["median"] - floor
+    total = noop["dbtools_upgrade"]["median"]
+    repo = noop["imports_with_repo"]["median"]
     lines += [
         "",
-        f"Above the floor, the no-op run spends {ms(extra)}: reading `.env`, loading the "
-        "revision scripts, connecting, taking the advisory lock and reading the version table.",
+        f"Above the floor, the no-op run spends {ms(total - floor)}: {ms(repo - floor)} importing "
+        "the repository's own modules (`schema` pulls in `sqlalchemy.orm` for the models, "
+        "which the floor does not load), and "
+        f"{ms(total - repo)} working: reading `.env`, loading the revision scripts, connecting, "
+        "taking the advisory lock and reading the version table.",
     ]
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ import schema
 from bench.chain import shipped_revisions, version_of
 from bench.common import Server, Settings, repo_copy, stats
 from dbtools.config import REPO_ROOT
+from dbtools.errors import UserError
 
 STAND_IN = "bench_other"
 GOAL_MS = 50.0
@@ -264,21 +265,35 @@ def loaded_upgrade(
             r0 = time.time()
             upgrade(scenario.root, connection, scenario.target)
             r1 = time.time()
-            for load in loads:
-                _out, err = load.communicate()
-                if load.returncode not in (0, 2):  # 2: some transactions failed
-                    raise RuntimeError(f"pgbench failed: {err.strip().splitlines()[-1:]}")
+            errors = [load_error(load) for load in loads]
+
     finally:
         engine.dispose()
     figures = {
         "revision_seconds": r1 - r0,
         "window": [r0 - started, r1 - started],
         "version_after": version_of(server, database),
+        "load_errors": [e for e in errors if e],
     }
     for who in ("writer", "reader"):
         txns, failed = read_log(logdir / who)
         figures[who] = side(txns, failed, (r0, r1), started)
     return figures
+
+
+def load_error(load: subprocess.Popen[str]) -> str | None:
+    """Wait for pgbench; None when every client finished, else its last error line.
+
+    Exit status 2 means some clients aborted on an error (the run's figures still stand,
+    from fewer transactions, and the report says so); anything else is a failed setup.
+    """
+    _out, err = load.communicate()
+    last = (err.strip().splitlines() or ["no output"])[-1]
+    if load.returncode == 0:
+        return None
+    if load.returncode == 2:
+        return last
+    raise UserError(f"pgbench could not run the load: {last}")
 
 
 def summarise(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -293,6 +308,7 @@ def summarise(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "reached_target": all(r["version_after"] == scenario.target for r in runs),
         "timeline": {who: runs[0][who]["timeline"] for who in ("writer", "reader")},
         "window": runs[0]["window"],
+        "load_errors": sorted({e for r in runs for e in r["load_errors"]}),
     }
     for who in ("writer", "reader"):
         out[who] = {

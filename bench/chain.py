@@ -16,36 +16,24 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 import schema
-from bench.common import Server, Settings, python, repo_copy, run, stats, timed
+from bench.common import (
+    Server,
+    Settings,
+    python,
+    repo_copy,
+    run,
+    stats,
+    timed,
+    write_revision,
+)
 from dbtools.catalog import describe, differences
 from dbtools.config import REPO_ROOT
 
-_SYNTHETIC = '''"""Synthetic revision {index}: create bench_t{index} (benchmark only).
-
-Revision ID: {rev}
-Revises: {down}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table(
+_CREATE_TABLE = """    op.create_table(
         "bench_t{index}",
         sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
         sa.Column("note", sa.Text(), nullable=True, comment="Anything."),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("bench_t{index}")
-'''
+    )"""
 
 
 def shipped_revisions(root: Path = REPO_ROOT) -> list[Any]:
@@ -60,13 +48,16 @@ def synthetic_id(index: int) -> str:
 
 def build_chain(copy: Path, total: int) -> str:
     """Extend the chain in `copy` to `total` revisions; return the new head's id."""
-    versions = copy / "migrations" / "versions"
     shipped = shipped_revisions(copy)
     down = shipped[-1].revision
     for index in range(1, total - len(shipped) + 1):
         rev = synthetic_id(index)
-        body = _SYNTHETIC.format(index=index, rev=rev, down=down)
-        (versions / f"9999_bench_{index:04d}-{rev}.py").write_text(body)
+        write_revision(
+            copy, f"9999_bench_{index:04d}-{rev}.py", rev, down,
+            doc=f"Synthetic revision {index}: create bench_t{index}",
+            upgrade=_CREATE_TABLE.format(index=index),
+            downgrade=f'    op.drop_table("bench_t{index}")',
+        )  # fmt: skip
         down = rev
     return down
 

@@ -190,6 +190,48 @@ def python() -> str:
     return sys.executable
 
 
+_REVISION = '''"""{doc} (benchmark only).
+
+Revision ID: {rev}
+Revises: {down}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def write_revision(
+    copy: Path,
+    filename: str,
+    rev: str,
+    down: str,
+    doc: str,
+    upgrade: str,
+    downgrade: str = "    pass",
+) -> Path:
+    """A benchmark-only revision file in a copy's versions folder (never the repository's)."""
+    if copy.resolve() == REPO_ROOT.resolve():
+        raise UserError("benchmark revisions go into a temporary copy, not the repository")
+    path = copy / "migrations" / "versions" / filename
+    text_ = _REVISION.format(doc=doc, rev=rev, down=down, upgrade=upgrade, downgrade=downgrade)
+    path.write_text(text_)
+    return path
+
+
 def repo_copy(dest: Path) -> Path:
     """A temporary copy of what applying migrations needs; synthetic revisions go there."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -106,9 +106,10 @@ def header(results: dict[str, Any]) -> str:
         if s["mode"] == "quick"
         else ""
     )
+    target = "bench-quick" if s["mode"] == "quick" else "bench"
     return f"""# Benchmarks{banner}
 
-Written by `make bench` ({s["mode"]} mode) on {results["finished"]}; do not edit by hand.
+Written by `make {target}` on {results["finished"]}; do not edit by hand.
 `make bench` reruns everything (about 20 minutes on 2 cores); `make bench-quick` is the
 small version (under two minutes) whose figures only show that the harness runs. Every
 figure is measured against its floor in the same run, on a throwaway PostgreSQL server

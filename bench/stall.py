@@ -26,7 +26,7 @@ from alembic.config import Config
 
 import schema
 from bench.chain import shipped_revisions, version_of
-from bench.common import Server, Settings, repo_copy, stats
+from bench.common import Server, Settings, repo_copy, stats, write_revision
 from dbtools.config import REPO_ROOT
 from dbtools.errors import UserError
 
@@ -56,29 +56,6 @@ SELECT id, name, email FROM {table} WHERE id = :id;
 """
 
 # Variants revising the shipped head, written only into a temporary copy of the repository.
-_VARIANT = '''"""{doc} (benchmark only).
-
-Revision ID: {rev}
-Revises: {down}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{body}
-
-
-def downgrade() -> None:
-    pass
-'''
-
 VARIANTS = {
     "unsafe_plain_index": (
         "Unsafe: index users(email) without CONCURRENTLY (SHARE lock: blocks writes)",
@@ -123,10 +100,8 @@ def scenarios(copy: Path) -> list[Scenario]:
             )
         )
     head = shipped[-1].revision
-    versions = copy / "migrations" / "versions"
     for name, (doc, body) in VARIANTS.items():
-        text_ = _VARIANT.format(doc=doc, rev=name, down=head, body=body)
-        (versions / f"9999_variant-{name}.py").write_text(text_)
+        write_revision(copy, f"9999_variant-{name}.py", name, head, doc, body)
         found.append(Scenario(name, doc, "variant", name, head, "users", copy))
     return found
 

@@ -132,7 +132,8 @@ def machine(m: dict[str, Any]) -> str:
 
 def goal_table(results: dict[str, Any]) -> str:
     lines = ["## Goals", "", "| goal | measured | status |", "| --- | --- | --- |"]
-    lines += [f"| {g} | {what} | {mark(met)} |" for g, what, met in goals(results)]
+    quick = " (quick mode: indicative only)" if results["settings"]["mode"] == "quick" else ""
+    lines += [f"| {g} | {what} | {mark(met)}{quick} |" for g, what, met in goals(results)]
     return "\n".join(lines)
 
 
@@ -144,10 +145,14 @@ def stall_section(stall: dict[str, Any], chart: str | None) -> str:
         f"connections, {stall['writer_rate']} transactions/s: update by key + insert) and readers "
         f"({stall['clients']} connections, {stall['reader_rate']}/s: select by key) run for "
         f"{stall['load_seconds']} s; the revision is applied through Alembic (the same env.py, "
-        "lock and timeouts as `make upgrade REV=...`) a third of the way in. Latency counts from "
+        "lock and timeouts as `make upgrade REV=...`) after "
+        f"{stall['revision_at']:g} s. Latency counts from "
         "each transaction's scheduled start, so time spent queued behind a lock is included. "
-        "*Stall* is the longest latency of a transaction that overlapped the revision; the "
-        "baseline is the longest before it.",
+        "*Stall* is the longest latency of a transaction that overlapped the revision or was "
+        "scheduled within 250 ms after it ended (so the queue a lock leaves behind counts, and "
+        "a revision of a few milliseconds is still sampled); the baseline is the longest "
+        "before it. p99 *during* covers the same transactions. *Duration* is the whole "
+        "Alembic call: advisory lock, timeouts, the DDL and its commit.",
         "",
         "| revision | duration | writer stall | writer max before (baseline) | writer p99 "
         "before / during / after | reader stall | reader p99 before / during / after | "

@@ -22,6 +22,7 @@ from bench import chain, charts, noop, report, stall, testcost
 from bench.common import FIGURES, FULL, QUICK, Server, Settings, start_server
 from dbtools.cli import describe, fail
 from dbtools.config import REPO_ROOT
+from dbtools.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,12 +54,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "after_seconds": args.after,
     }
     if args.chains:
-        overrides["chain_lengths"] = tuple(int(n) for n in args.chains.split(","))
+        try:
+            overrides["chain_lengths"] = tuple(int(n) for n in args.chains.split(","))
+        except ValueError:
+            raise UserError(
+                f"--chains takes lengths such as 50,200,500, got {args.chains!r}"
+            ) from None
     if args.only:
         only = tuple(f.strip() for f in args.only.split(","))
         unknown = set(only) - set(FIGURES)
         if unknown:
-            raise ValueError(f"unknown figure(s) {sorted(unknown)}; choose from {FIGURES}")
+            raise UserError(
+                f"unknown figure(s) {sorted(unknown)}; choose from {', '.join(FIGURES)}"
+            )
         overrides["only"] = only
     return replace(s, **{k: v for k, v in overrides.items() if v is not None})
 

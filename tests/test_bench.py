@@ -112,3 +112,18 @@ def test_a_synthetic_chain_in_a_copy_builds_one_table_per_revision(tmp_path, ser
     assert sorted(tables) == sorted(
         ["alembic_version", "users", *(f"bench_t{i}" for i in range(1, synthetic + 1))]
     )
+
+
+def test_a_bad_option_is_one_line_and_no_server(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "stall,speed", "--out", str(tmp_path / "B.md")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost"
+    ]
+    assert not (tmp_path / "B.md").exists()

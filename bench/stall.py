@@ -230,6 +230,7 @@ def loaded_upgrade(
     (logdir / "reader.sql").write_text(_READER.format(**fmt))
     engine = schema.make_engine(server.url_for(database))
     seconds = load_seconds(settings)
+    loads: list[subprocess.Popen[str]] = []
     try:
         with engine.connect() as connection:
             started = time.time()
@@ -244,9 +245,12 @@ def loaded_upgrade(
             upgrade(scenario.root, connection, scenario.target)
             r1 = time.time()
             errors = [load_error(load) for load in loads]
-
     finally:
         engine.dispose()
+        for load in loads:  # only still running when the revision failed
+            if load.poll() is None:
+                load.kill()
+                load.wait()
     figures = {
         "revision_seconds": r1 - r0,
         "window": [r0 - started, r1 - started],

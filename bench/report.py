@@ -305,12 +305,16 @@ def testcost_section(tc: dict[str, Any]) -> str:
         "",
         "| route | wall time |",
         "| --- | --- |",
-        f"| CREATE DATABASE + `alembic upgrade head` in-process (as the fixtures do) "
+        f"| CREATE DATABASE + `alembic upgrade head` in-process (as the migration tests do) "
         f"| {spread(prep['chain'])} |",
         f"| CREATE DATABASE ... TEMPLATE of a database at head (WAL_LOG, the default) "
         f"| {spread(prep['template_wal_log'])} |",
         "| CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY "
         f"| {spread(prep['template_file_copy'])} |",
+        "| `schema.testing.clone_database` (what services' tests use; template from `schema.sql`)"
+        f" | {spread(prep['schema_testing'])} |",
+        "| once per server: `schema.testing.ensure_template` builds that template "
+        f"| {spread(prep['schema_testing_template_build'])} |",
         "",
         f"Running the chain costs {prep['ratio']:.2f}x a template clone at this chain length.",
         "",

@@ -1,9 +1,10 @@
 """Test cost: the whole suite, and one migrated test database made two ways.
 
 A test that needs a database at head either runs the chain on a new database (what the
-fixtures do, in-process, as pytest-alembic does) or clones a database already at head
-with `CREATE DATABASE ... TEMPLATE`. Both are timed here from "no database" to "a
-database at head a test can use".
+migration tests do, in-process, as pytest-alembic does) or clones a database already at
+head with `CREATE DATABASE ... TEMPLATE`: by hand, or through `schema.testing` (what
+services' tests use: a template built once from `schema.sql`). Each is timed from "no
+database" to "a database at head a test can use".
 """
 
 import subprocess
@@ -18,12 +19,13 @@ import schema
 from bench.chain import version_of
 from bench.common import Server, Settings, clean_env, repeat, stats
 from dbtools.config import REPO_ROOT
+from schema import testing
 
 _counter = iter(range(1_000_000))
 
 
 def migrate_in_process(server: Server, database: str) -> None:
-    """`alembic upgrade head` on a connection handed to env.py, as the test fixtures do."""
+    """`alembic upgrade head` on a connection handed to env.py, as the migration tests do."""
     cfg = Config(str(REPO_ROOT / "alembic.ini"))
     cfg.attributes["configure_logging"] = False
     engine = schema.make_engine(server.url_for(database))
@@ -52,8 +54,12 @@ def prepare_timings(server: Server, settings: Settings, head: str) -> dict[str, 
         "chain": lambda: by_chain(server),
         "template_wal_log": by_template(server, template, None),
         "template_file_copy": by_template(server, template, "FILE_COPY"),
+        "schema_testing": lambda: str(testing.clone_database(server.url).database),
     }
     results: dict[str, Any] = {}
+    start = time.perf_counter()
+    shipped_template = testing.ensure_template(server.url).database
+    results["schema_testing_template_build"] = stats([time.perf_counter() - start])
     try:
         for name, make in routes.items():
             made: list[str] = []
@@ -69,6 +75,7 @@ def prepare_timings(server: Server, settings: Settings, head: str) -> dict[str, 
                 server.drop(db)
     finally:
         server.drop(template)
+        server.drop(str(shipped_template))
     results["ratio"] = results["chain"]["median"] / results["template_wal_log"]["median"]
     return results
 

@@ -82,7 +82,8 @@ def test_every_measured_database_reached_its_target(tiny_run):
     assert [p["revisions"] for p in results["chain"]["points"]] == [len(shipped_revisions()), 6]
     assert all(p["reached_head"] and p["same_schema"] for p in results["chain"]["points"])
     assert results["noop"]["version_after"] == head
-    assert all(results["testcost"]["prepare"][r]["at_head"] for r in ("chain", "template_wal_log"))
+    routes = ("chain", "template_wal_log", "template_file_copy", "schema_testing")
+    assert all(results["testcost"]["prepare"][r]["at_head"] for r in routes)
     assert results["testcost"]["make_test"] == {"skipped": True}
 
 

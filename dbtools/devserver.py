@@ -62,8 +62,8 @@ def ensure_running() -> URL:
     return start_server(DATA_DIR, postgres_version(), keep_running=True)
 
 
-def is_running() -> bool:
-    pid_file = DATA_DIR / "postmaster.pid"
+def is_running(data_dir: Path = DATA_DIR) -> bool:
+    pid_file = data_dir / "postmaster.pid"
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text().split()[0])
@@ -76,12 +76,12 @@ def is_running() -> bool:
     return True
 
 
-def stop() -> bool:
-    """Stop the development server; its data stays. Returns whether it was running."""
-    if not is_running():
+def stop(data_dir: Path = DATA_DIR) -> bool:
+    """Stop the server on `data_dir`; its data stays. Returns whether it was running."""
+    if not is_running(data_dir):
         return False
-    version = _pgserver().pgdata_version(DATA_DIR) or postgres_version()
-    command = [str(bin_dir(version) / "pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"]
+    version = _pgserver().pgdata_version(data_dir) or postgres_version()
+    command = [str(bin_dir(version) / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
     subprocess.run(command, check=True, capture_output=True, user=_server_user())
     return True
 

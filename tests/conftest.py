@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 import schema
+from dbtools import devserver
 from dbtools.config import REPO_ROOT
 from tests.pg import fresh_database, require_passwords, start_test_server
 
@@ -23,6 +24,21 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
     if data_dir.exists():  # our own embedded server, not TEST_DATABASE_URL's
         require_passwords(url, data_dir)
     return url
+
+
+@pytest.fixture(autouse=True)
+def no_server_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves an embedded server running in a repository copy.
+
+    A copy run without DATABASE_URL starts a development server in its own .pgdata;
+    tests must name the test server instead, or stop what they start.
+    """
+    yield
+    tmp_path = request.node.funcargs.get("tmp_path")
+    if tmp_path is None:
+        return
+    left = [d for d in tmp_path.glob("*/.pgdata") if devserver.stop(d)]
+    assert not left, f"test left an embedded PostgreSQL running in {left} (stopped it now)"
 
 
 @pytest.fixture

@@ -201,7 +201,7 @@ def test_sql_of_a_revision_that_is_gone_is_reported_then_removed(server_url, tmp
         "revision: run `make generate` (it deletes it)"
     ) in checked.stdout.splitlines()
 
-    generated = make(root, "generate", clean_env())
+    generated = make(root, "generate", clean_env(DATABASE_URL=url_string(server_url)))
     assert generated.returncode == 0, generated.stderr
     assert generated.stdout.splitlines() == [
         "removed migrations/sql/2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql "

@@ -75,11 +75,11 @@ def test_every_rule_switched_off_is_explained_in_the_configuration_and_the_guide
 
 
 @pytest.mark.parametrize("kind", UNSAFE, ids=UNSAFE.keys())
-def test_an_unsafe_revision_fails_lint_naming_the_rule(kind, tmp_path):
+def test_an_unsafe_revision_fails_lint_naming_the_rule(kind, tmp_path, server_url):
     operation, rule = UNSAFE[kind]
     root = copy_repo(tmp_path)
     write_revision(root, "0badc0ffee01", HEAD, kind, operation)
-    assert make(root, "generate", clean_env()).returncode == 0
+    assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
 
     done = make(root, "lint", clean_env())
     assert done.returncode != 0
@@ -90,12 +90,12 @@ def test_an_unsafe_revision_fails_lint_naming_the_rule(kind, tmp_path):
     assert last_error(done).startswith("error: lint found")
 
 
-def test_a_revision_without_timeouts_fails_lint(tmp_path):
+def test_a_revision_without_timeouts_fails_lint(tmp_path, server_url):
     # The renderer always writes the SET lines; this proves the rules stay on should
     # the rendered SQL ever lose them (a hand-edited file, a broken renderer).
     root = copy_repo(tmp_path)
     write_revision(root, "0badc0ffee02", HEAD, "Add a column", 'op.execute("SELECT 1")')
-    assert make(root, "generate", clean_env()).returncode == 0
+    assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
     path = next((root / "migrations" / "sql").glob("*-0badc0ffee02_*.upgrade.sql"))
     sql = path.read_text()
     path.write_text("\n".join(line for line in sql.splitlines() if not line.startswith("SET ")))
@@ -110,7 +110,9 @@ def test_a_revision_without_timeouts_fails_lint(tmp_path):
     assert " require-statement-timeout " in done.stdout
 
 
-def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(tmp_path, database_url):
+def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(
+    tmp_path, database_url, server_url
+):
     root = copy_repo(tmp_path)
     write_revision(
         root,
@@ -123,7 +125,7 @@ def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(tmp_
         """,
         'op.drop_column("users", "tenant_id")',
     )
-    assert make(root, "generate", clean_env()).returncode == 0
+    assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
     sql = rendered(root, "0badc0ffee03")
     assert (
         f"{WAIVER_PREFIX}users is empty until launch\n"
@@ -144,7 +146,7 @@ def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(tmp_
     assert columns["tenant_id"]["nullable"] is False
 
 
-def test_a_waiver_that_waives_nothing_is_reported(tmp_path):
+def test_a_waiver_that_waives_nothing_is_reported(tmp_path, server_url):
     root = copy_repo(tmp_path)
     write_revision(
         root,
@@ -156,18 +158,18 @@ def test_a_waiver_that_waives_nothing_is_reported(tmp_path):
         op.add_column("users", sa.Column("note", sa.Text(), nullable=True))
         """,
     )
-    assert make(root, "generate", clean_env()).returncode == 0
+    assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
     done = make(root, "lint", clean_env())
     assert done.returncode != 0
     assert "waiver of ban-drop-column waives nothing" in done.stdout
 
 
-def test_a_waiver_without_a_reason_is_refused(tmp_path):
+def test_a_waiver_without_a_reason_is_refused(tmp_path, server_url):
     root = copy_repo(tmp_path)
     write_revision(
         root, "0badc0ffee05", HEAD, "Drop age", 'op.waive_lint("ban-drop-column", reason=" ")'
     )
-    done = make(root, "generate", clean_env())
+    done = make(root, "generate", clean_env(DATABASE_URL=url_string(server_url)))
     assert done.returncode != 0
     assert last_error(done) == (
         "error: ValueError: waive_lint needs a reason: say why the rule does not apply here"
@@ -205,7 +207,7 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
     write_revision(
         root, "c0cc0cc0cc01", HEAD, "Index users by email and name", CONCURRENT_UP, CONCURRENT_DOWN
     )
-    assert make(root, "generate", clean_env()).returncode == 0
+    assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
 
     # Offline: the index is built between the revision's COMMIT and a new BEGIN, which
     # opens with the timeouts again; Squawk finds nothing to object to.

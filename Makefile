@@ -18,7 +18,7 @@ m ?=
 .PHONY: bench bench-quick
 
 help: ## list the targets with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" (revision), FROM= TO= (sql)"
 
 $(STAMP): requirements.txt requirements-dev.txt

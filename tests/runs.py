@@ -1,13 +1,11 @@
-"""Test support for runs that need revisions the real chain must never hold.
+"""Test support for the reliability tests: runs of the command line, and what they leave.
 
-A test copies the repository (alembic.ini, migrations/, schema/, dbtools/) into its
-tmp_path, adds the revisions it needs there, and runs `python -m dbtools` in the copy as
-a user would. Also: what a test checks after every failed run (one line, no traceback,
-no password) and what it reads back from the database.
+Runs `python -m dbtools` (or Alembic, or make) as a user would, in the repository or in
+a copy with extra revisions (tests/repo_copy.py); checks the error contract of a failed
+run (one line, no traceback, no password); reads back the version table, the migration
+log and the catalog.
 """
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,75 +20,11 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.audit import QUALIFIED
 from dbtools.catalog import describe
-from dbtools.config import REPO_ROOT
 from tests.pg import url_string
+from tests.repo_copy import clean_env
 
 HEAD = "409207e4393e"
 FIRST = "78593f8e1fa5"
-
-REVISION_TEMPLATE = '''"""{doc}
-
-Revision ID: {rev}
-Revises: {parent}
-"""
-
-import os  # noqa: F401
-
-import sqlalchemy as sa  # noqa: F401
-from alembic import op
-
-revision = "{rev}"
-down_revision = {parent_literal}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{upgrade}
-
-
-def downgrade() -> None:
-{downgrade}
-'''
-
-
-def copy_repository(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__")
-    for name in ("migrations", "schema", "dbtools"):
-        shutil.copytree(REPO_ROOT / name, root / name, ignore=ignore)
-    for name in ("alembic.ini", ".env"):
-        shutil.copy(REPO_ROOT / name, root / name)
-    return root
-
-
-def add_revision(
-    root: Path,
-    rev: str,
-    parent: str | None,
-    upgrade: str,
-    downgrade: str = "pass",
-    doc: str = "A test revision.",
-) -> Path:
-    """Write a revision file into the copy; bodies are Python lines (indented here)."""
-
-    def body(code: str) -> str:
-        return "\n".join("    " + line for line in code.strip().splitlines())
-
-    path = root / "migrations" / "versions" / f"2099_01_01_000000-{rev}_test.py"
-    path.write_text(
-        REVISION_TEMPLATE.format(
-            doc=doc,
-            rev=rev,
-            parent=parent or "",
-            parent_literal=repr(parent),
-            upgrade=body(upgrade),
-            downgrade=body(downgrade),
-        )
-    )
-    return path
-
 
 # Given to every run whose URL has none: the embedded server trusts local connections and
 # ignores it, so each run also proves the password never reaches the output.
@@ -102,9 +36,9 @@ def with_secret(url: URL) -> URL:
 
 
 def cli_env(url: URL | str, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CI")}
+    """A clean environment naming `url` (given a password if it has none)."""
     database_url = url if isinstance(url, str) else url_string(with_secret(url))
-    return {**base, "DATABASE_URL": database_url, **extra}
+    return clean_env(DATABASE_URL=database_url, **extra)
 
 
 def command(args: Sequence[str], tool: str = "dbtools") -> list[str]:

@@ -16,12 +16,12 @@ from sqlalchemy import text
 
 import schema
 from dbtools.config import REPO_ROOT
+from tests.repo_copy import copy_repo
 from tests.runs import (
     FIRST,
     HEAD,
     SECRET,
     cli_env,
-    copy_repository,
     error_line,
     log_rows,
     run,
@@ -61,7 +61,7 @@ def test_each_revision_is_logged_with_role_duration_and_checksum(database_url, e
 
 
 def test_an_edited_applied_revision_is_refused_until_accepted(tmp_path, database_url, engine):
-    repo = copy_repository(tmp_path)
+    repo = copy_repo(tmp_path)
     env = cli_env(database_url)
     assert run(repo, ["upgrade", FIRST], env).returncode == 0
     edited = revision_file(repo, FIRST)

@@ -12,13 +12,12 @@ from sqlalchemy import Engine, text
 
 from dbtools.config import REPO_ROOT
 from dbtools.locking import MIGRATION_LOCK_KEY
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     FIRST,
     HEAD,
-    add_revision,
     cli_env,
     columns,
-    copy_repository,
     log_rows,
     run,
     start,
@@ -58,9 +57,9 @@ SLEEP = 'op.execute("SELECT pg_sleep(1)")'
 def test_upgrade_and_downgrade_racing_serialise(tmp_path, database_url, engine: Engine, figure):
     # Both revisions sleep a second each way, so whichever run takes the lock first holds
     # it long enough that the other surely arrives while it is held.
-    repo = copy_repository(tmp_path)
-    add_revision(repo, SLOW_DOWN, HEAD, SLEEP, SLEEP, doc="Slow both ways.")
-    add_revision(repo, SLOW_UP, SLOW_DOWN, SLEEP, SLEEP, doc="Slow both ways, too.")
+    repo = copy_repo(tmp_path)
+    write_revision(repo, SLOW_DOWN, HEAD, "Slow both ways.", SLEEP, SLEEP)
+    write_revision(repo, SLOW_UP, SLOW_DOWN, "Slow both ways, too.", SLEEP, SLEEP)
     env = cli_env(database_url)
     assert run(repo, ["upgrade", SLOW_DOWN], env).returncode == 0
     setup_rows = len(log_rows(engine))

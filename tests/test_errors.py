@@ -13,12 +13,11 @@ import pytest
 
 from dbtools.config import REPO_ROOT
 from tests.pg import url_string
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
     SECRET,
-    add_revision,
     cli_env,
-    copy_repository,
     error_line,
     run,
     state,
@@ -153,9 +152,9 @@ def test_configuration_and_argument_errors(url, extra, args, expected, database_
 
 
 def test_two_heads(tmp_path, database_url, engine):
-    repo = copy_repository(tmp_path)
-    add_revision(repo, "e5e5e5e5e5e5", HEAD, "pass", doc="One branch.")
-    add_revision(repo, "f6f6f6f6f6f6", HEAD, "pass", doc="Another branch.")
+    repo = copy_repo(tmp_path)
+    write_revision(repo, "e5e5e5e5e5e5", HEAD, "One branch.", "pass", "pass")
+    write_revision(repo, "f6f6f6f6f6f6", HEAD, "Another branch.", "pass", "pass")
     env = cli_env(database_url)
     before = state(engine)
 
@@ -169,8 +168,8 @@ def test_two_heads(tmp_path, database_url, engine):
 
 
 def test_statement_timeout(tmp_path, database_url, engine):
-    repo = copy_repository(tmp_path)
-    add_revision(repo, "a7a7a7a7a7a7", HEAD, 'op.execute("SELECT pg_sleep(30)")', doc="Slow.")
+    repo = copy_repo(tmp_path)
+    write_revision(repo, "a7a7a7a7a7a7", HEAD, "Slow.", 'op.execute("SELECT pg_sleep(30)")', "pass")
     env = cli_env(database_url, MIGRATION_STATEMENT_TIMEOUT="500ms")
     assert run(repo, ["upgrade", HEAD], env).returncode == 0
     before = state(engine)

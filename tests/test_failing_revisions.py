@@ -8,13 +8,12 @@ statement. A revision file that does not load is named before anything is applie
 
 import pytest
 
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     FIRST,
     HEAD,
-    add_revision,
     cli_env,
     columns,
-    copy_repository,
     error_line,
     log_rows,
     run,
@@ -34,13 +33,14 @@ def assert_at_last_good_revision(engine) -> None:
 
 
 def test_sql_error_names_revision_and_statement(tmp_path, database_url, engine):
-    repo = copy_repository(tmp_path)
-    add_revision(
+    repo = copy_repo(tmp_path)
+    write_revision(
         repo,
         BAD,
         HEAD,
+        "Seed the tags.",
         CREATE_TAGS + '\nop.execute("INSERT INTO no_such_table VALUES (1)")',
-        doc="Seed the tags.",
+        "pass",
     )
     result = run(repo, ["upgrade", "head"], cli_env(database_url))
 
@@ -54,9 +54,14 @@ def test_sql_error_names_revision_and_statement(tmp_path, database_url, engine):
 
 
 def test_python_exception_names_revision_and_line(tmp_path, database_url, engine):
-    repo = copy_repository(tmp_path)
-    path = add_revision(
-        repo, BAD, HEAD, CREATE_TAGS + '\nraise ValueError("no tags today")', doc="Seed the tags."
+    repo = copy_repo(tmp_path)
+    path = write_revision(
+        repo,
+        BAD,
+        HEAD,
+        "Seed the tags.",
+        CREATE_TAGS + '\nraise ValueError("no tags today")',
+        "pass",
     )
     result = run(repo, ["upgrade", "head"], cli_env(database_url))
 
@@ -88,7 +93,7 @@ def test_python_exception_names_revision_and_line(tmp_path, database_url, engine
 def test_broken_revision_file_is_named_before_anything_runs(
     tmp_path, database_url, engine, source, expected
 ):
-    repo = copy_repository(tmp_path)
+    repo = copy_repo(tmp_path)
     broken = repo / "migrations" / "versions" / "2099_01_01_000000-c3c3c3c3c3c3_broken.py"
     broken.write_text(source)
     before = state(engine)

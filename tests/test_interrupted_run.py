@@ -13,13 +13,12 @@ import time
 import pytest
 from sqlalchemy import text
 
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     ADVISORY_LOCKS,
     HEAD,
-    add_revision,
     cli_env,
     columns,
-    copy_repository,
     error_line,
     log_rows,
     run,
@@ -39,15 +38,16 @@ NO_ADVISORY_LOCK = f"SELECT ({ADVISORY_LOCKS.strip()}) = 0"
 
 @pytest.fixture
 def repo(tmp_path):
-    root = copy_repository(tmp_path)
-    add_revision(
+    root = copy_repo(tmp_path)
+    write_revision(
         root,
         SLOW,
         HEAD,
+        "Create tags, slowly.",
+        "import os\n"
         'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))\n'
         "op.execute(f\"SELECT pg_sleep({os.environ.get('SLOW_REVISION_SECONDS', '0')})\")",
         'op.drop_table("tags")',
-        doc="Create tags, slowly.",
     )
     return root
 

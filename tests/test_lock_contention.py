@@ -13,13 +13,12 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
     MIGRATION_WAITING_FOR_LOCK,
-    add_revision,
     cli_env,
     columns,
-    copy_repository,
     error_line,
     log_rows,
     run,
@@ -35,22 +34,22 @@ TAGS, NICKNAME = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
 @pytest.fixture
 def repo(tmp_path):
     """The chain plus a revision that needs no lock and one that alters users."""
-    root = copy_repository(tmp_path)
-    add_revision(
+    root = copy_repo(tmp_path)
+    write_revision(
         root,
         TAGS,
         HEAD,
+        "Create the tags table.",
         'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))',
         'op.drop_table("tags")',
-        doc="Create the tags table.",
     )
-    add_revision(
+    write_revision(
         root,
         NICKNAME,
         TAGS,
+        "Add nickname to users.",
         'op.add_column("users", sa.Column("nickname", sa.Text))',
         'op.drop_column("users", "nickname")',
-        doc="Add nickname to users.",
     )
     return root
 

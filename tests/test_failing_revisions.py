@@ -25,51 +25,39 @@ BAD = "c3c3c3c3c3c3"
 CREATE_TAGS = 'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))'
 
 
-def assert_at_last_good_revision(engine) -> None:
+@pytest.mark.parametrize(
+    ("failing_line", "expected"),
+    [
+        (
+            'op.execute("INSERT INTO no_such_table VALUES (1)")',
+            [
+                f"revision {BAD} (Seed the tags) failed in `INSERT INTO no_such_table VALUES (1)`",
+                'relation "no_such_table" does not exist',
+            ],
+        ),
+        (
+            'raise ValueError("no tags today")',
+            [f"revision {BAD} (Seed the tags) raised ValueError: no tags today at 2099_01_01_"],
+        ),
+    ],
+    ids=["sql-error", "python-exception"],
+)
+def test_failing_revision_leaves_the_last_good_one(
+    tmp_path, database_url, engine, failing_line, expected
+):
+    # The revision creates a table, then fails; the real chain runs first, in the same run.
+    repo = copy_repo(tmp_path)
+    write_revision(repo, BAD, HEAD, "Seed the tags.", f"{CREATE_TAGS}\n{failing_line}")
+    result = run(repo, ["upgrade", "head"], cli_env(database_url))
+
+    assert result.returncode != 0
+    line = error_line(result.stderr)
+    for part in [*expected, f"it was rolled back and the database stays at {HEAD}"]:
+        assert part in line, line
     assert versions(engine) == [HEAD]
     assert columns(engine, "tags") == []
     assert columns(engine, "users") == ["id", "name", "email", "age"]
     assert log_rows(engine) == [("upgrade", FIRST), ("upgrade", HEAD)]
-
-
-def test_sql_error_names_revision_and_statement(tmp_path, database_url, engine):
-    repo = copy_repo(tmp_path)
-    write_revision(
-        repo,
-        BAD,
-        HEAD,
-        "Seed the tags.",
-        CREATE_TAGS + '\nop.execute("INSERT INTO no_such_table VALUES (1)")',
-        "pass",
-    )
-    result = run(repo, ["upgrade", "head"], cli_env(database_url))
-
-    assert result.returncode != 0
-    line = error_line(result.stderr)
-    assert f"revision {BAD} (Seed the tags)" in line
-    assert "`INSERT INTO no_such_table VALUES (1)`" in line
-    assert 'relation "no_such_table" does not exist' in line
-    assert f"stays at {HEAD}" in line
-    assert_at_last_good_revision(engine)
-
-
-def test_python_exception_names_revision_and_line(tmp_path, database_url, engine):
-    repo = copy_repo(tmp_path)
-    path = write_revision(
-        repo,
-        BAD,
-        HEAD,
-        "Seed the tags.",
-        CREATE_TAGS + '\nraise ValueError("no tags today")',
-        "pass",
-    )
-    result = run(repo, ["upgrade", "head"], cli_env(database_url))
-
-    assert result.returncode != 0
-    line = error_line(result.stderr)
-    assert f"revision {BAD} (Seed the tags) raised ValueError: no tags today" in line
-    assert f"{path.name}:" in line
-    assert_at_last_good_revision(engine)
 
 
 @pytest.mark.parametrize(

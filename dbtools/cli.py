@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except InterruptedRun as exc:
         fail(describe(exc))
-        return 143 if "SIGTERM" in str(exc) else 130
+        return exc.exit_status
     except KeyboardInterrupt:
         return fail("interrupted; the revision that was running has been rolled back")
     except Exception as exc:

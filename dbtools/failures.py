@@ -7,6 +7,7 @@ table and the session holding it, read from pg_locks once the transaction is gon
 """
 
 import re
+import signal
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,11 @@ class LockTimeoutError(UserError):
 class InterruptedRun(UserError):
     """SIGINT or SIGTERM stopped the run; the running revision was rolled back."""
 
+    def __init__(self, message: str, signal_name: str) -> None:
+        super().__init__(message)
+        # 128 + the signal's number, as a shell reports a process the signal ended.
+        self.exit_status = 128 + signal.Signals[signal_name].value
+
 
 def step_name(step: Any) -> str:
     """`409207e4393e (add the age column to users)` for an Alembic RevisionStep."""
@@ -74,9 +80,11 @@ def explain(
     after = f"it was rolled back and the database stays at {stays_at(step)}"
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     if interrupted or isinstance(exc, KeyboardInterrupt):
+        name = interrupted or "SIGINT"
         return InterruptedRun(
-            f"interrupted by {interrupted or 'SIGINT'} while running {where}; {after}, and the "
-            "migration lock is released: run the same command again to continue"
+            f"interrupted by {name} while running {where}; {after}, and the migration lock "
+            "is released: run the same command again to continue",
+            name,
         )
     if isinstance(orig, pgerrors.LockNotAvailable):
         statement = getattr(exc, "statement", "") or ""

@@ -93,7 +93,7 @@ def explain(
             f"{_lock_holders(connection, statement)}; {after}: run the same command again once "
             "that session ends, or set MIGRATION_LOCK_RETRIES to retry automatically"
         )
-    if isinstance(orig, pgerrors.QueryCanceled):
+    if isinstance(orig, pgerrors.QueryCanceled) and "statement timeout" in str(orig):
         return UserError(
             f"{where} ran longer than MIGRATION_STATEMENT_TIMEOUT={timeouts.statement} in "
             f"`{_short(exc.statement)}`; {after}: raise MIGRATION_STATEMENT_TIMEOUT or make the "

@@ -51,11 +51,11 @@ def test_eight_parallel_upgrades_apply_each_revision_once(database_url, engine: 
 
 
 SLOW_DOWN, SLOW_UP = "a1b2c3d4e5f6", "f6e5d4c3b2a1"
-SLEEP = 'op.execute("SELECT pg_sleep(1)")'
+SLEEP = 'op.execute("SELECT pg_sleep(2)")'
 
 
 def test_upgrade_and_downgrade_racing_serialise(tmp_path, database_url, engine: Engine, figure):
-    # Both revisions sleep a second each way, so whichever run takes the lock first holds
+    # Both revisions sleep two seconds each way, so whichever run takes the lock first holds
     # it long enough that the other surely arrives while it is held.
     repo = copy_repo(tmp_path)
     write_revision(repo, SLOW_DOWN, HEAD, "Slow both ways.", SLEEP, SLEEP)

@@ -11,11 +11,13 @@ REV ?=
 FROM ?=
 TO ?=
 m ?=
+TEST_POSTGRES_VERSIONS ?= 16 18
 
 .DEFAULT_GOAL := help
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint
 .PHONY: bench bench-quick
+.PHONY: audit test-matrix
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,3 +82,11 @@ bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and doc
 
 bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the harness runs
 	@$(BIN)/python -m bench --quick
+
+audit: $(STAMP) ## the migration log of the configured database (who applied what, when)
+	@$(RUN) audit
+
+test-matrix: $(STAMP) ## the whole suite on each supported PostgreSQL (16, 18)
+	@for v in $(TEST_POSTGRES_VERSIONS); do \
+		echo "== PostgreSQL $$v"; TEST_POSTGRES_VERSION=$$v $(BIN)/python -m pytest -q || exit 1; \
+	done

@@ -14,15 +14,19 @@ from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 import schema
+from dbtools import audit, devserver, failures, review
 from dbtools import config as settings
-from dbtools import devserver, review
 from dbtools.errors import UserError
+from dbtools.failures import InterruptedRun
+from dbtools.retry import with_lock_retries
+from dbtools.scriptcheck import VERSIONS, check_revision_files
 
 
 def alembic_config() -> Config:
@@ -30,11 +34,27 @@ def alembic_config() -> Config:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> None:
-    command.upgrade(alembic_config(), args.rev or "head")
+    # Retrying after a lock timeout resumes from the last committed revision.
+    with explained_revision_argument():
+        with_lock_retries(lambda: command.upgrade(alembic_config(), args.rev or "head"))
 
 
 def cmd_downgrade(args: argparse.Namespace) -> None:
-    command.downgrade(alembic_config(), args.rev or "-1")
+    with explained_revision_argument():
+        command.downgrade(alembic_config(), args.rev or "-1")
+
+
+@contextmanager
+def explained_revision_argument() -> Iterator[None]:
+    """An unknown REV or a downgrade below base, said in the user's terms."""
+    try:
+        yield
+    except CommandError as exc:
+        heads = ScriptDirectory.from_config(alembic_config()).get_heads
+        explained = failures.revision_argument(exc, heads)
+        if explained is exc:
+            raise
+        raise explained from exc
 
 
 def cmd_current(_args: argparse.Namespace) -> None:
@@ -47,6 +67,18 @@ def cmd_history(_args: argparse.Namespace) -> None:
 
 def cmd_heads(_args: argparse.Namespace) -> None:
     command.heads(alembic_config())
+
+
+def cmd_audit(_args: argparse.Namespace) -> None:
+    """The migration log of the configured database: what ran, when, by whom, how long."""
+    url = settings.database_url()
+    print(f"Database: {settings.masked(url)}", file=sys.stderr)
+    engine = schema.make_engine(url)
+    try:
+        with engine.connect() as connection:
+            print(audit.report(connection, VERSIONS))
+    finally:
+        engine.dispose()
 
 
 def cmd_sql(args: argparse.Namespace) -> None:
@@ -116,6 +148,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "current": (cmd_current, "the revision the database is at"),
     "history": (cmd_history, "the chain of revisions"),
     "heads": (cmd_heads, "the head revision(s)"),
+    "audit": (cmd_audit, "the migration log of the configured database"),
     "sql": (cmd_sql, "print upgrade SQL without connecting"),
     "revision": (cmd_revision, "autogenerate a revision from the models"),
     "db": (cmd_db, "start the development server"),
@@ -125,6 +158,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "lint": (review.cmd_lint, "ruff, and squawk on the rendered SQL"),
     "check": (review.cmd_check, "drift, heads, stale artefacts and lint, in one list"),
 }
+
+
+# The commands that load migrations/versions: a broken file is named before they start.
+READS_REVISIONS = ("upgrade", "downgrade", "current", "history", "heads", "sql", "revision")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in READS_REVISIONS:
+            check_revision_files()
         args.func(args)
+    except InterruptedRun as exc:
+        fail(describe(exc))
+        return exc.exit_status
     except KeyboardInterrupt:
         return fail("interrupted; the revision that was running has been rolled back")
     except Exception as exc:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dbtools import config as settings
 from dbtools import devserver
+from dbtools.audit import LOG_SCHEMA
 from dbtools.errors import UserError
 from dbtools.revision_module import revision_chain
 
@@ -75,6 +76,8 @@ def pg_dump(url: URL) -> str:
     target = url.set(drivername="postgresql")._replace(password=None)
     env = {**os.environ, "PGPASSWORD": url.password or "", "PGCONNECT_TIMEOUT": "5"}
     args = ["--schema-only", "--no-owner", "--no-privileges"]
+    # The migration log is env.py's bookkeeping, not part of the schema services consume.
+    args.append(f"--exclude-schema={LOG_SCHEMA}")
     result = subprocess.run(
         [str(binary), *args, target.render_as_string(hide_password=False)],
         capture_output=True,

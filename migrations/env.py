@@ -17,10 +17,15 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 import schema
+from dbtools import (
+    audit,
+    interrupt,
+    waivers,  # noqa: F401  (registers op.waive_lint for the revisions)
+)
 from dbtools import config as settings
-from dbtools import waivers  # noqa: F401  (registers op.waive_lint for the revisions)
 from dbtools.locking import migration_lock
 from dbtools.offline import RevisionBlocks, revision_messages
+from dbtools.tracking import RunTracker
 
 config = context.config
 log = logging.getLogger("alembic.env")
@@ -46,7 +51,13 @@ def shared_options() -> dict[str, Any]:
         "compare_server_default": True,
         "transaction_per_migration": True,
         "process_revision_directives": refuse_empty_revision,
+        "include_name": skip_bookkeeping,
     }
+
+
+def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:
+    """Autogenerate ignores the migration log: it belongs to env.py, not to the models."""
+    return not (type_ in ("schema", "table") and audit.is_bookkeeping(name))
 
 
 def run_migrations_offline() -> None:
@@ -84,7 +95,7 @@ def run_migrations_online() -> None:
             connect_args={"application_name": "schema-migrations"},
         )
         try:
-            with engine.connect() as connection:
+            with engine.connect() as connection, interrupt.interruptible():
                 migrate(connection)
         finally:
             engine.dispose()
@@ -94,14 +105,28 @@ def migrate(connection: Connection) -> None:
     # A connection handed in inside a transaction belongs to the caller: run in it,
     # never commit it.
     owned = not connection.in_transaction()
-    with migration_lock(connection, commit=owned):
-        for statement in settings.timeouts().sql():
-            connection.exec_driver_sql(statement)
-        if owned:
-            connection.commit()
-        context.configure(connection=connection, **shared_options())
+    tracker = RunTracker(connection, settings.timeouts())
+    context.configure(
+        connection=connection, on_version_apply=tracker.on_version_apply, **shared_options()
+    )
+    if context.get_context().opts.get("dont_mutate"):
+        # `current` only reads: no lock to wait for, no bookkeeping written.
         with context.begin_transaction():
             context.run_migrations()
+        return
+    with migration_lock(connection, commit=owned):
+        tracker.prepare(context.get_context())
+        if owned:
+            connection.commit()
+        tracker.follow(context.get_context())
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        except (Exception, KeyboardInterrupt) as exc:
+            explained = tracker.explain(exc, owned=owned)
+            if explained is exc:
+                raise
+            raise explained from exc
 
 
 if context.is_offline_mode():

@@ -13,7 +13,8 @@ from dbtools.config import REPO_ROOT
 from tests.pg import fresh_database, require_passwords, start_test_server
 
 # The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).
-pytest_plugins = ["schema.pytest_plugin"]
+# tests.figures: what the reliability tests measured, printed at the end of the run.
+pytest_plugins = ["schema.pytest_plugin", "tests.figures"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,186 @@
+"""The migration log: which revision was applied or reverted, when, by whom, how long.
+
+A bookkeeping table (`migration_audit.migration_log`) beside Alembic's `alembic_version`,
+written online only, in the
+same transaction as the revision it describes (so a revision that rolls back leaves no
+row). Each row carries the SHA-256 of the revision file as it was when it ran; a run
+refuses to start when a revision applied to this database has been edited since, as
+Flyway's `validate` does. `MIGRATION_ALLOW_EDITED=1` accepts the edit once: the new
+checksum is recorded (direction `accept-edit`) and later runs compare against it.
+"""
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from dbtools.config import REPO_ROOT, settings
+from dbtools.errors import UserError
+
+# In a schema of its own: schema comparisons (autogenerate, pytest-alembic, catalog
+# descriptions) look at `public` only, so the log never reads as drift there.
+LOG_SCHEMA = "migration_audit"
+LOG_TABLE = "migration_log"
+QUALIFIED = f"{LOG_SCHEMA}.{LOG_TABLE}"
+OVERRIDE_VAR = "MIGRATION_ALLOW_EDITED"
+_TRUE = {"1", "true", "yes", "on"}
+# Directions whose checksum says "this is the file the database ran".
+_APPLIED = ("upgrade", "accept-edit")
+
+log = logging.getLogger("alembic.env")
+
+_metadata = sa.MetaData()
+migration_log = sa.Table(
+    LOG_TABLE,
+    _metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("revision", sa.String(32), nullable=False),
+    sa.Column("direction", sa.Text, nullable=False),
+    sa.Column(
+        "applied_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.text("clock_timestamp()"),
+    ),
+    sa.Column("applied_by", sa.Text, nullable=False, server_default=sa.text("current_user")),
+    sa.Column("duration_ms", sa.Integer, nullable=True),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.CheckConstraint(
+        "direction IN ('upgrade', 'downgrade', 'accept-edit')",
+        name=f"ck_{LOG_TABLE}_direction",
+    ),
+    schema=LOG_SCHEMA,
+    comment="Every revision applied or reverted on this database (written by migrations/env.py).",
+)
+
+
+def is_bookkeeping(name: str | None) -> bool:
+    """Whether `name` is the schema or table this module owns (not part of the models)."""
+    return name in (LOG_SCHEMA, LOG_TABLE)
+
+
+def checksum(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def ensure_table(connection: Connection) -> None:
+    connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
+    migration_log.create(connection, checkfirst=True)
+
+
+def record(connection: Connection, info: Any, duration_ms: int | None) -> None:
+    """Write one row for `info` (Alembic's MigrationInfo) on `connection`'s transaction."""
+    script = info.up_revision
+    connection.execute(
+        migration_log.insert().values(
+            revision=info.up_revision_id,
+            direction="upgrade" if info.is_upgrade else "downgrade",
+            duration_ms=duration_ms,
+            checksum=checksum(script.path),
+            description=(script.doc or "").strip() or None,
+        )
+    )
+
+
+def verify_unedited(connection: Connection, applied: Iterable[Any]) -> None:
+    """Refuse when a revision in `applied` (Alembic Scripts) differs from what ran.
+
+    With MIGRATION_ALLOW_EDITED set, the edit is accepted and its checksum recorded.
+    """
+    recorded = _recorded_checksums(connection)
+    edited = [
+        s for s in applied if s.revision in recorded and recorded[s.revision] != checksum(s.path)
+    ]
+    if not edited:
+        return
+    if settings().get(OVERRIDE_VAR, "").strip().lower() in _TRUE:
+        for script in edited:
+            log.warning(
+                "Accepting the edited revision file %s (%s)", _shown(script.path), OVERRIDE_VAR
+            )
+            connection.execute(
+                migration_log.insert().values(
+                    revision=script.revision,
+                    direction="accept-edit",
+                    checksum=checksum(script.path),
+                )
+            )
+        return
+    script = edited[0]
+    raise UserError(
+        f"revision {script.revision} ({_shown(script.path)}) was edited after it was applied to "
+        f"this database (its checksum differs from the one recorded in {QUALIFIED}); a released "
+        "revision is never edited: restore the file and fix forward in a new revision, or set "
+        f"{OVERRIDE_VAR}=1 to accept the edit"
+    )
+
+
+def _recorded_checksums(connection: Connection) -> dict[str, str]:
+    """The latest checksum recorded as applied, per revision."""
+    t = migration_log
+    rows = connection.execute(
+        sa.select(t.c.revision, t.c.checksum).where(t.c.direction.in_(_APPLIED)).order_by(t.c.id)
+    )
+    return {revision: digest for revision, digest in rows}
+
+
+def _shown(path: str | Path) -> str:
+    path = Path(path)
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return path.name
+
+
+def history(connection: Connection) -> list[dict[str, Any]]:
+    """Every row of the log, oldest first; empty when the table does not exist yet."""
+    if not sa.inspect(connection).has_table(LOG_TABLE, schema=LOG_SCHEMA):
+        return []
+    rows = connection.execute(sa.select(migration_log).order_by(migration_log.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def format_history(rows: list[dict[str, Any]], current_files: dict[str, str]) -> str:
+    """A fixed-width table of `rows`; `current_files` maps revision -> checksum today."""
+    if not rows:
+        return f"No migrations recorded in {QUALIFIED} yet (make upgrade writes it)."
+    lines = [
+        f"{'applied at (UTC)':<23} {'direction':<11} {'revision':<14} {'role':<16} "
+        f"{'ms':>7}  {'checksum':<12} description"
+    ]
+    for row in rows:
+        now = current_files.get(row["revision"])
+        mark = "" if now in (None, row["checksum"]) else " (file edited since)"
+        duration = "" if row["duration_ms"] is None else str(row["duration_ms"])
+        first_line = (row["description"] or "").splitlines()[0] if row["description"] else ""
+        lines.append(
+            f"{row['applied_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"[:23]
+            + f" {row['direction']:<11} {row['revision']:<14} {row['applied_by']:<16} "
+            f"{duration:>7}  {row['checksum'][:12]:<12} {first_line}{mark}"
+        )
+    return "\n".join(lines)
+
+
+def current_checksums(versions: Path) -> dict[str, str]:
+    """revision id -> checksum of its file today, read without importing the files."""
+    found = {}
+    for path in versions.glob("*.py"):
+        match = _REVISION_LINE.search(path.read_text(errors="replace"))
+        if match:
+            found[match.group(1)] = checksum(path)
+    return found
+
+
+_REVISION_LINE = re.compile(r'^revision(?:\s*:\s*str)?\s*=\s*["\']([^"\']+)["\']', re.M)
+
+
+def report(connection: Connection, versions: Path) -> str:
+    """The migration history of the database on `connection`, as `make audit` prints it."""
+    return format_history(history(connection), current_checksums(versions))

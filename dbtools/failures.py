@@ -1,0 +1,174 @@
+"""One line for a revision that failed: which revision, which statement, what to do.
+
+Alembic lets the database error or the revision's Python exception escape with a
+traceback. Here the revision that was running (known from the step Alembic was on) and
+the statement the database refused become a sentence; a lock timeout also names the
+table and the session holding it, read from pg_locks once the transaction is gone.
+"""
+
+import re
+import signal
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from psycopg2 import errors as pgerrors
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from dbtools.errors import UserError
+
+_STATEMENT_CHARS = 160
+_IDENTIFIER = re.compile(r'"([^"]+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b')
+
+_BLOCKERS = """
+SELECT c.relname, a.pid, coalesce(a.state, '?'), coalesce(a.application_name, ''),
+       extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND c.relname = ANY(:names)
+ORDER BY c.relname, a.pid
+"""
+
+_RELATIONS = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = ANY(:names) AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1
+"""
+
+
+class LockTimeoutError(UserError):
+    """A revision gave up waiting for a table lock; running it again may succeed."""
+
+
+class InterruptedRun(UserError):
+    """SIGINT or SIGTERM stopped the run; the running revision was rolled back."""
+
+    def __init__(self, message: str, signal_name: str) -> None:
+        super().__init__(message)
+        # 128 + the signal's number, as a shell reports a process the signal ended.
+        self.exit_status = 128 + signal.Signals[signal_name].value
+
+
+def step_name(step: Any) -> str:
+    """`409207e4393e (add the age column to users)` for an Alembic RevisionStep."""
+    script = step.revision
+    doc = (script.doc or "").strip().splitlines()
+    return f"{script.revision} ({doc[0].rstrip('.')})" if doc else script.revision
+
+
+def stays_at(step: Any) -> str:
+    """Where the database is left when `step` rolls back."""
+    return ", ".join(step.from_revisions) or "base (no revision)"
+
+
+def explain(
+    exc: BaseException,
+    step: Any,
+    *,
+    timeouts: Any,
+    interrupted: str | None,
+    connection: Connection | None,
+) -> UserError:
+    """The one-line error for `exc`, raised while `step` was running."""
+    where = f"revision {step_name(step)}"
+    after = f"it was rolled back and the database stays at {stays_at(step)}"
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    if interrupted or isinstance(exc, KeyboardInterrupt):
+        name = interrupted or "SIGINT"
+        return InterruptedRun(
+            f"interrupted by {name} while running {where}; {after}, and the migration lock "
+            "is released: run the same command again to continue",
+            name,
+        )
+    if isinstance(orig, pgerrors.LockNotAvailable):
+        statement = getattr(exc, "statement", "") or ""
+        return LockTimeoutError(
+            f"{where} gave up after MIGRATION_LOCK_TIMEOUT={timeouts.lock} waiting for a lock on "
+            f"{_lock_holders(connection, statement)}; {after}: run the same command again once "
+            "that session ends, or set MIGRATION_LOCK_RETRIES to retry automatically"
+        )
+    if isinstance(orig, pgerrors.QueryCanceled) and "statement timeout" in str(orig):
+        return UserError(
+            f"{where} ran longer than MIGRATION_STATEMENT_TIMEOUT={timeouts.statement} in "
+            f"`{_short(exc.statement)}`; {after}: raise MIGRATION_STATEMENT_TIMEOUT or make the "
+            "revision cheaper (batches, CONCURRENTLY)"
+        )
+    if orig is not None:
+        message = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        return UserError(f"{where} failed in `{_short(exc.statement)}`: {message}; {after}")
+    return UserError(f"{where} raised {type(exc).__name__}: {exc} at {_origin(exc, step)}; {after}")
+
+
+def _short(statement: str | None) -> str:
+    flat = " ".join((statement or "").split())
+    return flat if len(flat) <= _STATEMENT_CHARS else flat[: _STATEMENT_CHARS - 3] + "..."
+
+
+def _origin(exc: BaseException, step: Any) -> str:
+    """`file.py:line` of the innermost frame in the revision file, else the file name."""
+    path = Path(step.revision.path)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    return f"{path.name}:{frames[-1].lineno}" if frames else path.name
+
+
+def _lock_holders(connection: Connection | None, statement: str) -> str:
+    """`table users (held by pid 42, idle in transaction for 3s)`, as far as is known."""
+    names = sorted({a or b for a, b in _IDENTIFIER.findall(statement)})
+    if connection is None or connection.closed or connection.in_transaction():
+        return _target(statement)
+    try:
+        holders = connection.execute(text(_BLOCKERS), {"names": names}).all()
+        tables = [r[0] for r in connection.execute(text(_RELATIONS), {"names": names})]
+        connection.rollback()
+    except Exception:  # the diagnosis is a courtesy; the error is what matters
+        return _target(statement)
+    if holders:
+        table, pid, state, app, age = holders[0]
+        who = f"pid {pid}, {state}" + (f", application '{app}'" if app else "")
+        return f"table {table} (held by {who} for {age}s)"
+    return f"table {', '.join(tables)}" if tables else _target(statement)
+
+
+_TARGET = re.compile(r'\b(?:TABLE|ON|INTO|FROM|UPDATE)\s+(?:ONLY\s+)?("[^"]+"|[\w.$]+)', re.I)
+
+
+def _target(statement: str) -> str:
+    """Without the catalog: the name after TABLE / ON / INTO / FROM / UPDATE, if any."""
+    match = _TARGET.search(statement)
+    return f"table {match.group(1).strip(chr(34))}" if match else "a table"
+
+
+_RELATIVE = re.compile(r"Relative revision (-\d+) didn't produce")
+_UNKNOWN = re.compile(r"Can't locate revision identified by '([^']*)'")
+
+
+def revision_argument(exc: BaseException, heads: Callable[[], list[str]]) -> BaseException:
+    """Alembic's complaint about REV, said in the user's terms; other errors unchanged.
+
+    `heads` lists the head revisions of the scripts (called only when there are several).
+    """
+    message = str(exc)
+    if message.startswith("Multiple head revisions are present"):
+        return UserError(
+            f"the revisions have {len(heads())} heads ({', '.join(sorted(heads()))}): two "
+            "revisions name the same parent; set one's down_revision to the other (or run "
+            "`.venv/bin/alembic merge heads -m merge`); nothing was applied"
+        )
+    if match := _RELATIVE.search(message):
+        steps = match.group(1)[1:]
+        return UserError(
+            f"cannot downgrade {steps} step(s): that goes below base (make current shows where "
+            "the database is); make downgrade REV=base reverts everything"
+        )
+    if match := _UNKNOWN.search(message):
+        return UserError(
+            f"unknown revision {match.group(1)!r}: REV takes a revision id (or a unique prefix), "
+            "head, base, or a relative step such as -1; make history lists the revisions"
+        )
+    return exc

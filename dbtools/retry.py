@@ -1,0 +1,55 @@
+"""Retrying a run that gave up on a table lock, with back-off.
+
+A lock timeout is usually a long transaction that will end soon. An upgrade that gave up
+left the revisions before the blocked one committed, so running it again resumes there.
+Off by default (MIGRATION_LOCK_RETRIES=0): a pipeline that should not wait says nothing.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from dbtools.config import settings
+from dbtools.errors import UserError
+from dbtools.failures import LockTimeoutError
+
+DEFAULT_RETRIES = 0
+DEFAULT_DELAY = "5s"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|min)?$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, None: 1.0}
+
+log = logging.getLogger("alembic.env")
+
+
+def retry_policy(env: dict[str, str] | None = None) -> tuple[int, float]:
+    """(retries, first delay in seconds) from MIGRATION_LOCK_RETRIES / _RETRY_DELAY."""
+    env = settings() if env is None else env
+    raw_retries = env.get("MIGRATION_LOCK_RETRIES", "").strip() or str(DEFAULT_RETRIES)
+    raw_delay = env.get("MIGRATION_LOCK_RETRY_DELAY", "").strip() or DEFAULT_DELAY
+    if not raw_retries.isdigit():
+        raise UserError(f"MIGRATION_LOCK_RETRIES must be a whole number, got {raw_retries!r}")
+    match = _DURATION.match(raw_delay)
+    if not match:
+        raise UserError(
+            f"MIGRATION_LOCK_RETRY_DELAY must be a duration such as 500ms, 5s or 1min, "
+            f"got {raw_delay!r}"
+        )
+    return int(raw_retries), float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def with_lock_retries(run: Callable[[], None], env: dict[str, str] | None = None) -> None:
+    """Call `run`; on a lock timeout, call it again up to N times, doubling the pause."""
+    retries, delay = retry_policy(env)
+    for attempt in range(1, retries + 2):
+        try:
+            run()
+            return
+        except LockTimeoutError as exc:
+            if attempt > retries:
+                if retries:
+                    raise LockTimeoutError(f"{exc} (gave up after {retries} retries)") from exc
+                raise
+            log.warning("Lock timeout; retry %d of %d in %.1fs: %s", attempt, retries, delay, exc)
+            time.sleep(delay)
+            delay *= 2

@@ -1,0 +1,103 @@
+"""Promise 1: pipelines started together serialise on the migration lock.
+
+Eight runs (`make upgrade`, `python -m dbtools upgrade` and Alembic's own CLI, mixed)
+start at once on an empty database: all exit 0, each revision is applied once (the
+migration log has one row per revision), the version table holds the single head. An
+upgrade and a downgrade racing each other end in one of the two serial outcomes.
+"""
+
+import time
+
+from sqlalchemy import Engine, text
+
+from dbtools.config import REPO_ROOT
+from dbtools.locking import MIGRATION_LOCK_KEY
+from tests.repo_copy import copy_repo, write_revision
+from tests.runs import (
+    FIRST,
+    HEAD,
+    cli_env,
+    columns,
+    log_rows,
+    run,
+    start,
+    versions,
+)
+
+PARALLEL_RUNS = 8
+TOOLS = ("make", "alembic", "dbtools", "alembic")  # make upgrade runs `python -m dbtools`
+
+
+def test_eight_parallel_upgrades_apply_each_revision_once(database_url, engine: Engine, figure):
+    env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT="5s")
+    started = time.monotonic()
+    runs = [
+        start(REPO_ROOT, ["upgrade", "head"], env, tool=TOOLS[i % len(TOOLS)])
+        for i in range(PARALLEL_RUNS)
+    ]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in runs]
+    elapsed = time.monotonic() - started
+
+    assert [rc for rc, _, _ in results] == [0] * PARALLEL_RUNS, [err for _, _, err in results]
+    waited = sum("Waiting for another migration run" in err for _, _, err in results)
+    assert versions(engine) == [HEAD]
+    assert log_rows(engine) == [("upgrade", FIRST), ("upgrade", HEAD)]
+    assert columns(engine, "users") == ["id", "name", "email", "age"]
+    figure(
+        "parallel upgrades",
+        f"{PARALLEL_RUNS}/{PARALLEL_RUNS} exited 0 in {elapsed:.1f} s; "
+        f"{waited} waited for the lock; each revision applied once",
+    )
+
+
+SLOW_DOWN, SLOW_UP = "a1b2c3d4e5f6", "f6e5d4c3b2a1"
+SLEEP = 'op.execute("SELECT pg_sleep(2)")'
+
+
+def test_upgrade_and_downgrade_racing_serialise(tmp_path, database_url, engine: Engine, figure):
+    # Both revisions sleep two seconds each way, so whichever run takes the lock first holds
+    # it long enough that the other surely arrives while it is held.
+    repo = copy_repo(tmp_path)
+    write_revision(repo, SLOW_DOWN, HEAD, "Slow both ways.", SLEEP, SLEEP)
+    write_revision(repo, SLOW_UP, SLOW_DOWN, "Slow both ways, too.", SLEEP, SLEEP)
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", SLOW_DOWN], env).returncode == 0
+    setup_rows = len(log_rows(engine))
+
+    up = start(repo, ["upgrade", "head"], env)
+    down = start(repo, ["downgrade", "base"], env)
+    up_out, down_out = up.communicate(timeout=120), down.communicate(timeout=120)
+
+    assert (up.returncode, down.returncode) == (0, 0), (up_out, down_out)
+    waited = [
+        name
+        for name, (_, err) in (("upgrade", up_out), ("downgrade", down_out))
+        if "Waiting for another migration run" in err
+    ]
+    assert len(waited) == 1
+    rows = log_rows(engine)[setup_rows:]
+    chain = [FIRST, HEAD, SLOW_DOWN]
+    upgrade_first = [("upgrade", SLOW_UP)] + [("downgrade", r) for r in [SLOW_UP, *chain[::-1]]]
+    downgrade_first = [("downgrade", r) for r in chain[::-1]] + [
+        ("upgrade", r) for r in [*chain, SLOW_UP]
+    ]
+    assert rows in (upgrade_first, downgrade_first)
+    if rows == upgrade_first:
+        assert versions(engine) == []
+        assert columns(engine, "users") == []
+    else:
+        assert versions(engine) == [SLOW_UP]
+        assert columns(engine, "users") == ["id", "name", "email", "age"]
+    figure("upgrade vs downgrade race", f"serialised: the {waited[0]} waited; both exited 0")
+
+
+def test_current_neither_waits_for_a_run_nor_writes(database_url, engine: Engine):
+    """Only commands that change the database take the lock and write the log."""
+    with engine.connect() as other_run:
+        other_run.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        result = run(REPO_ROOT, ["current"], cli_env(database_url), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Waiting for another migration run" not in result.stderr
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regnamespace('migration_audit')")).scalar() is None
+    assert versions(engine) == []

@@ -1,0 +1,103 @@
+"""Promise 4: SIGTERM or Ctrl-C during a long revision leaves the database consistent.
+
+A test revision sleeps in the database (`pg_sleep`) after creating a table. The run is
+signalled while the server sleeps: the revision rolls back, the statement stops on the
+server (no backend left running it), the migration lock is released, and the next run
+completes. A client killed outright (SIGKILL) cannot clean up; the server notices the
+dead client within seconds (client_connection_check_interval) and ends its backend.
+"""
+
+import signal
+import time
+
+import pytest
+from sqlalchemy import text
+
+from tests.repo_copy import copy_repo, write_revision
+from tests.runs import (
+    ADVISORY_LOCKS,
+    HEAD,
+    cli_env,
+    columns,
+    error_line,
+    log_rows,
+    run,
+    start,
+    versions,
+    wait_for,
+)
+
+SLOW = "d4d4d4d4d4d4"
+SLEEPING = """
+SELECT count(*) > 0 FROM pg_stat_activity
+WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep%'
+"""
+NOBODY_SLEEPING = f"SELECT NOT ({SLEEPING.strip()})"
+NO_ADVISORY_LOCK = f"SELECT ({ADVISORY_LOCKS.strip()}) = 0"
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = copy_repo(tmp_path)
+    write_revision(
+        root,
+        SLOW,
+        HEAD,
+        "Create tags, slowly.",
+        "import os\n"
+        'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))\n'
+        "op.execute(f\"SELECT pg_sleep({os.environ.get('SLOW_REVISION_SECONDS', '0')})\")",
+        'op.drop_table("tags")',
+    )
+    return root
+
+
+def interrupt_during_sleep(repo, database_url, engine, signum: int):
+    """Start the slow upgrade, signal it mid-sleep; (process, stderr, seconds to exit)."""
+    env = cli_env(database_url, SLOW_REVISION_SECONDS="120")
+    assert run(repo, ["upgrade", HEAD], env).returncode == 0
+    migration = start(repo, ["upgrade", "head"], env)
+    wait_for(engine, SLEEPING)
+    signalled = time.monotonic()
+    migration.send_signal(signum)
+    _, stderr = migration.communicate(timeout=60)
+    return migration, stderr, time.monotonic() - signalled
+
+
+def assert_consistent_and_resumable(repo, database_url, engine) -> None:
+    wait_for(engine, NOBODY_SLEEPING, timeout=30)
+    wait_for(engine, NO_ADVISORY_LOCK, timeout=30)
+    assert versions(engine) == [HEAD]
+    assert columns(engine, "tags") == []
+    assert log_rows(engine)[-1] == ("upgrade", HEAD)
+    assert run(repo, ["upgrade", "head"], cli_env(database_url)).returncode == 0
+    assert versions(engine) == [SLOW]
+    assert columns(engine, "tags") == ["id"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_rolls_back_the_running_revision(repo, database_url, engine, signum, figure):
+    migration, stderr, seconds = interrupt_during_sleep(repo, database_url, engine, signum)
+
+    assert migration.returncode == 128 + signum
+    line = error_line(stderr)
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name} while running revision {SLOW}" in line
+    assert f"stays at {HEAD}" in line
+    # Checked at once, before any grace period: the cancel reached the server.
+    with engine.connect() as conn:
+        assert conn.execute(text(SLEEPING)).scalar() is False
+        assert conn.execute(text(ADVISORY_LOCKS)).scalar() == 0
+    assert_consistent_and_resumable(repo, database_url, engine)
+    figure(f"{name} during a revision", f"process exited {seconds:.2f} s after the signal")
+
+
+def test_killed_client_releases_its_locks_server_side(repo, database_url, engine, figure):
+    migration, _, _ = interrupt_during_sleep(repo, database_url, engine, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(engine, NOBODY_SLEEPING, timeout=30)
+    ended = time.monotonic() - killed
+
+    assert migration.returncode == -signal.SIGKILL
+    assert_consistent_and_resumable(repo, database_url, engine)
+    figure("SIGKILL during a revision", f"server ended the orphaned backend {ended:.1f} s later")

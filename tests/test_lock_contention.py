@@ -1,0 +1,138 @@
+"""Promise 2: a revision that cannot get its table lock gives up after lock_timeout.
+
+Another session holds a lock the revision needs (an open transaction that read the
+table). The run gives up after MIGRATION_LOCK_TIMEOUT instead of queuing, so a reader
+arriving meanwhile waits at most about that long; the error line names the revision, the
+table and the timeout and says how to retry; the revision before it in the same run stays
+applied. With retries configured, the run succeeds once the other session ends.
+"""
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.repo_copy import copy_repo, write_revision
+from tests.runs import (
+    HEAD,
+    MIGRATION_WAITING_FOR_LOCK,
+    cli_env,
+    columns,
+    error_line,
+    log_rows,
+    run,
+    start,
+    versions,
+    wait_for,
+)
+
+LOCK_TIMEOUT_S = 2
+TAGS, NICKNAME = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """The chain plus a revision that needs no lock and one that alters users."""
+    root = copy_repo(tmp_path)
+    write_revision(
+        root,
+        TAGS,
+        HEAD,
+        "Create the tags table.",
+        'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("tags")',
+    )
+    write_revision(
+        root,
+        NICKNAME,
+        TAGS,
+        "Add nickname to users.",
+        'op.add_column("users", sa.Column("nickname", sa.Text))',
+        'op.drop_column("users", "nickname")',
+    )
+    return root
+
+
+def holding_users(engine: Engine):
+    """A session in an open transaction that has read users (ACCESS SHARE lock)."""
+    conn = engine.connect()
+    conn.execute(text("SELECT count(*) FROM users"))
+    return conn
+
+
+def timed_read(engine: Engine, out: dict) -> None:
+    with engine.connect() as conn:
+        started = time.monotonic()
+        conn.execute(text("SELECT count(*) FROM users"))
+        out["delay"] = time.monotonic() - started
+
+
+def test_blocked_revision_gives_up_and_late_readers_are_not_held(
+    repo, database_url, engine, figure
+):
+    env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT=f"{LOCK_TIMEOUT_S}s")
+    assert run(repo, ["upgrade", HEAD], env).returncode == 0
+    holder = holding_users(engine)
+    try:
+        started = time.monotonic()
+        migration = start(repo, ["upgrade", "head"], env)
+        wait_for(engine, MIGRATION_WAITING_FOR_LOCK)
+        seen_waiting = time.monotonic()
+        reader_result: dict = {}
+        reader = threading.Thread(target=timed_read, args=(engine, reader_result))
+        reader.start()  # queues behind the ALTER TABLE waiting for its lock
+        _, stderr = migration.communicate(timeout=60)
+        blocked_for = time.monotonic() - started
+        waited = time.monotonic() - seen_waiting
+        reader.join(timeout=60)
+    finally:
+        holder.close()
+
+    assert migration.returncode != 0
+    line = error_line(stderr)
+    for part in (NICKNAME, "users", f"MIGRATION_LOCK_TIMEOUT={LOCK_TIMEOUT_S}s", "run the same"):
+        assert part in line, line
+    # The revision before the blocked one stays applied; the blocked one left nothing.
+    assert versions(engine) == [TAGS]
+    assert columns(engine, "tags") == ["id"]
+    assert "nickname" not in columns(engine, "users")
+    assert log_rows(engine)[-1] == ("upgrade", TAGS)
+    # The promise itself: a reader arriving meanwhile waits at most about lock_timeout.
+    assert reader_result["delay"] < LOCK_TIMEOUT_S + 2
+    figure(
+        "blocked run (lock_timeout 2s)",
+        f"waited {waited:.2f} s for the lock; exited {blocked_for:.1f} s after it started",
+    )
+    figure("late reader delayed", f"{reader_result['delay']:.2f} s (lock_timeout 2s)")
+    figure("lock timeout message", line)
+
+    # Once the other session has ended, the same command succeeds.
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+    assert versions(engine) == [NICKNAME]
+    assert columns(engine, "users")[-1] == "nickname"
+
+
+def test_retries_succeed_once_the_other_session_ends(repo, database_url, engine, figure):
+    env = cli_env(
+        database_url,
+        MIGRATION_LOCK_TIMEOUT="1s",
+        MIGRATION_LOCK_RETRIES="5",
+        MIGRATION_LOCK_RETRY_DELAY="500ms",
+    )
+    assert run(repo, ["upgrade", TAGS], env).returncode == 0
+    holder = holding_users(engine)
+    try:
+        migration = start(repo, ["upgrade", "head"], env)
+        wait_for(engine, MIGRATION_WAITING_FOR_LOCK)  # first attempt waiting
+        wait_for(engine, f"SELECT NOT ({MIGRATION_WAITING_FOR_LOCK.strip()})")  # it gave up
+    finally:
+        holder.close()
+    _, stderr = migration.communicate(timeout=120)
+
+    assert migration.returncode == 0, stderr
+    assert "retry 1 of 5" in stderr
+    assert versions(engine) == [NICKNAME]
+    assert log_rows(engine)[-1] == ("upgrade", NICKNAME)
+    retries = stderr.count("Lock timeout; retry")
+    figure("lock retries before success", f"{retries} (MIGRATION_LOCK_RETRIES=5)")

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools import devserver
 from dbtools.config import REPO_ROOT
-from tests.pg import fresh_database, require_passwords, start_test_server
+from tests.pg import fresh_database, require_passwords, start_test_server, url_string
 
 # The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).
 # tests.figures: what the reliability tests measured, printed at the end of the run.
@@ -40,6 +40,13 @@ def no_server_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     left = [d for d in tmp_path.glob("*/.pgdata") if devserver.stop(d)]
     assert not left, f"test left an embedded PostgreSQL running in {left} (stopped it now)"
+
+
+@pytest.fixture
+def rendering_server(server_url: URL, monkeypatch: pytest.MonkeyPatch) -> URL:
+    """Artefacts that need a server (schema.sql) render on the suite's server."""
+    monkeypatch.setenv("DATABASE_URL", url_string(server_url))
+    return server_url
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ def psql_file(url: URL, path: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def rendering_server(server_url: URL, monkeypatch: pytest.MonkeyPatch) -> URL:
-    """Artefacts that need a server (schema.sql) render on the suite's server."""
-    monkeypatch.setenv("DATABASE_URL", url_string(server_url))
-    return server_url
-
-
 def test_every_generated_artefact_is_fresh(rendering_server: URL):
     stale = generate.stale()
     assert stale == [], (

@@ -121,7 +121,7 @@ def test_committed_revision_sql_upgrades_and_downgrades_step_by_step(server_url)
             assert differences(expected, actual) == []
 
 
-def test_generated_artefacts_are_committed_and_fresh():
+def test_generated_artefacts_are_committed_and_fresh(rendering_server):
     assert generate.stale() == []
     assert revision_sql.orphans() == []
     heads = revision_sql.script_directory().get_heads()
@@ -131,7 +131,9 @@ def test_generated_artefacts_are_committed_and_fresh():
             assert (REPO_ROOT / revision_sql.sql_path(script, direction)).is_file()
 
 
-def test_sql_runs_with_the_configured_timeouts_but_committed_sql_keeps_the_defaults(monkeypatch):
+def test_sql_runs_with_the_configured_timeouts_but_committed_sql_keeps_the_defaults(
+    monkeypatch, rendering_server
+):
     env = {**NO_DATABASE["unreachable"], "MIGRATION_LOCK_TIMEOUT": "2s"}
     done = run_cli(["sql"], env)
     assert done.returncode == 0, done.stderr

@@ -18,7 +18,9 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
+from dbtools.catalog import describe
 from dbtools.config import REPO_ROOT
+from schema.testing import drop_database
 
 
 def start_test_server(data_dir: Path) -> URL:
@@ -43,15 +45,6 @@ def create_database(server_url: URL, prefix: str = "t") -> URL:
     finally:
         engine.dispose()
     return server_url.set(database=name)
-
-
-def drop_database(url: URL) -> None:
-    engine = admin_engine(url.set(database="postgres"))
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
 
 
 @contextmanager
@@ -119,3 +112,32 @@ def create_password_role(server_url: URL, name: str, password: str) -> None:
             conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
     finally:
         engine.dispose()
+
+
+def query(url: URL, sql: str) -> list[tuple]:
+    """The rows `sql` returns on the database at `url`."""
+    engine = schema.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def versions(url: URL) -> list[str]:
+    """What the version table holds."""
+    return [row[0] for row in query(url, "SELECT version_num FROM alembic_version")]
+
+
+def catalog(url: URL) -> dict:
+    engine = schema.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return describe(conn)
+    finally:
+        engine.dispose()
+
+
+def column(url: URL, sql: str) -> list:
+    """The first column of what `sql` returns on the database at `url`."""
+    return [row[0] for row in query(url, sql)]

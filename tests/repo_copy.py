@@ -12,12 +12,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-import schema
 from dbtools import devserver
-from dbtools.catalog import describe
 from dbtools.config import REPO_ROOT
 
 COPIED = [
@@ -127,26 +124,3 @@ def psql(url: URL, sql: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
-
-
-def query(url: URL, sql: str) -> list[tuple]:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
-def versions(url: URL) -> list[str]:
-    """What the version table holds."""
-    return [row[0] for row in query(url, "SELECT version_num FROM alembic_version")]
-
-
-def catalog(url: URL) -> dict:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return describe(conn)
-    finally:
-        engine.dispose()

@@ -12,14 +12,13 @@ from sqlalchemy import inspect
 import schema
 from dbtools import revision_sql
 from dbtools.config import REPO_ROOT
-from tests.pg import url_string
+from tests.pg import url_string, versions
 from tests.repo_copy import (
     clean_env,
     copy_repo,
     dbtools,
     last_error,
     make,
-    versions,
     write_revision,
 )
 

@@ -11,7 +11,7 @@ import schema
 from dbtools import revision_sql
 from dbtools.config import REPO_ROOT
 from dbtools.waivers import IGNORE_PREFIX, WAIVER_PREFIX
-from tests.pg import url_string
+from tests.pg import query, url_string
 from tests.repo_copy import (
     clean_env,
     copy_repo,
@@ -19,7 +19,6 @@ from tests.repo_copy import (
     last_error,
     make,
     psql,
-    query,
     write_revision,
 )
 

@@ -13,8 +13,8 @@ from sqlalchemy.engine import URL
 
 from dbtools.config import REPO_ROOT
 from schema._revision import HEAD_REVISION, REVISIONS
-from tests.migrate import column, migrate_to
-from tests.pg import fresh_database, url_string
+from tests.migrate import migrate_to
+from tests.pg import column, fresh_database, url_string
 
 _IGNORED = shutil.ignore_patterns(
     ".venv", ".git", ".pgdata", "__pycache__", "build", "dist", "*.egg-info", ".*_cache"

@@ -15,8 +15,8 @@ import schema
 from dbtools import devserver, generate, snapshot
 from dbtools.catalog import differences
 from dbtools.config import REPO_ROOT
-from tests.migrate import catalog, version_rows
-from tests.pg import create_password_role, fresh_database, run_cli, url_string
+from tests.pg import catalog, create_password_role, fresh_database, run_cli, url_string
+from tests.pg import versions as version_rows
 
 
 def psql_file(url: URL, path: str) -> subprocess.CompletedProcess[str]:

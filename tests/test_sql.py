@@ -11,8 +11,8 @@ import pytest
 from dbtools import generate, revision_sql
 from dbtools.catalog import differences
 from dbtools.config import REPO_ROOT
-from tests.pg import run_cli, url_string
-from tests.repo_copy import catalog, clean_env, make, psql, versions
+from tests.pg import catalog, run_cli, url_string, versions
+from tests.repo_copy import clean_env, make, psql
 
 NO_DATABASE = {
     "unreachable": {"DATABASE_URL": "postgresql://app:s3cret@127.0.0.1:9/nowhere"},

@@ -7,8 +7,9 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.catalog import differences
 from schema import testing
-from tests.migrate import catalog, column, migrate_to, version_rows
-from tests.pg import fresh_database
+from tests.migrate import migrate_to
+from tests.pg import catalog, column, fresh_database
+from tests.pg import versions as version_rows
 
 
 def test_a_clone_is_what_the_migrations_build(server_url: URL):

@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in READS_REVISIONS:
             check_revision_files()
         args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`make -s sql | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except InterruptedRun as exc:
         fail(describe(exc))
         return exc.exit_status

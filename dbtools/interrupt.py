@@ -52,6 +52,7 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread; nothing to do elsewhere
         return
+    _received.clear()  # a signal belongs to the run it interrupted, not to the next one
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     previous_wait = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)

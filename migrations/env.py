@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
 import schema
@@ -80,11 +80,8 @@ def run_migrations_online() -> None:
     handed = config.attributes.get("connection")
     if isinstance(handed, Connection):
         migrate(handed)
-    elif isinstance(handed, Engine):
+    elif handed is not None:  # an Engine, or anything whose connect() yields a Connection
         with handed.connect() as connection:
-            migrate(connection)
-    elif handed is not None and hasattr(handed, "connect"):
-        with handed.connect() as connection:  # e.g. a wrapper that yields connections
             migrate(connection)
     else:
         url = settings.database_url()

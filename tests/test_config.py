@@ -58,9 +58,11 @@ def test_dotenv_is_read_from_the_repository_root_whatever_the_directory(tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("MIGRATION_LOCK_TIMEOUT=99s\n")  # must be ignored
     monkeypatch.delenv("MIGRATION_LOCK_TIMEOUT", raising=False)
+    committed = (config.REPO_ROOT / ".env").read_text()
+    assert "\nMIGRATION_LOCK_TIMEOUT=5s\n" in committed
 
-    assert config.ENV_FILE == config.REPO_ROOT / ".env"
-    assert config.timeouts().lock == config.DEFAULT_LOCK_TIMEOUT
+    # Present only if the repository's .env was read; 5s, not 99s, if it was that one.
+    assert config.settings()["MIGRATION_LOCK_TIMEOUT"] == "5s"
 
 
 def test_unset_url_means_the_embedded_server_except_in_ci():

@@ -20,9 +20,8 @@ from typing import Any
 
 from bench import chain, charts, noop, report, stall, testcost
 from bench.common import FIGURES, FULL, QUICK, Server, Settings, start_server
-from dbtools.cli import describe, fail
-from dbtools.config import REPO_ROOT
-from dbtools.errors import UserError
+from dbtools.core.errors import UserError, describe, fail
+from dbtools.core.paths import REPO_ROOT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("DBTOOLS_TRACEBACK"):
             raise
-        return fail(describe(exc))
+        return fail(describe(exc, os.environ.get("DATABASE_URL")))
     progress(f"wrote {out} and {assets}/")
     return 0
 

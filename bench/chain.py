@@ -25,8 +25,8 @@ from bench.common import (
     timed,
     write_revision,
 )
-from dbtools.catalog import describe, differences
-from dbtools.config import REPO_ROOT
+from dbtools.core.catalog import describe, differences
+from dbtools.core.paths import REPO_ROOT
 
 _CREATE_TABLE = """    op.create_table(
         "bench_t{index}",

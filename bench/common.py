@@ -16,8 +16,8 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
-from dbtools.config import REPO_ROOT
-from dbtools.errors import UserError
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT
 
 FIGURES = ("stall", "chain", "noop", "testcost")
 

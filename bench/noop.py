@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.chain import version_of
 from bench.common import Server, Settings, clean_env, python, repeat, timed
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 
 FLOOR_IMPORTS = "import alembic, sqlalchemy, psycopg2, dotenv"
 REPO_IMPORTS = FLOOR_IMPORTS + ", schema, dbtools.cli"

@@ -27,8 +27,8 @@ from alembic.config import Config
 import schema
 from bench.chain import shipped_revisions, version_of
 from bench.common import Server, Settings, repo_copy, stats, write_revision
-from dbtools.config import REPO_ROOT
-from dbtools.errors import UserError
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT
 
 STAND_IN = "bench_other"
 GOAL_MS = 50.0

@@ -18,7 +18,7 @@ from alembic.config import Config
 import schema
 from bench.chain import version_of
 from bench.common import Server, Settings, clean_env, repeat, stats
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 from schema import testing
 
 _counter = iter(range(1_000_000))

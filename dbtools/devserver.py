@@ -14,17 +14,24 @@ from types import ModuleType
 
 from sqlalchemy.engine import URL, make_url
 
-from dbtools.config import REPO_ROOT, settings
-from dbtools.errors import UserError
+from dbtools.core import settings
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT
 
 DATA_DIR = REPO_ROOT / ".pgdata"
 DEFAULT_VERSION = 18
 SUPPORTED_VERSIONS = (16, 18)
 
 
-def postgres_version(env: dict[str, str] | None = None) -> int:
+def database_url(env: settings.Env | None = None) -> URL:
+    """The database a command works on: DATABASE_URL, or else this development server."""
+    env = settings.load() if env is None else env
+    return settings.configured_url(env) or ensure_running(env)
+
+
+def postgres_version(env: settings.Env | None = None) -> int:
     """The major version to run: DEV_POSTGRES_VERSION, else 18."""
-    env = settings() if env is None else env
+    env = settings.load() if env is None else env
     raw = env.get("DEV_POSTGRES_VERSION", "").strip() or str(DEFAULT_VERSION)
     if not raw.isdigit() or int(raw) not in SUPPORTED_VERSIONS:
         raise UserError(f"DEV_POSTGRES_VERSION must be one of {SUPPORTED_VERSIONS}, got {raw!r}")
@@ -57,9 +64,9 @@ def start_server(data_dir: Path, version: int, *, keep_running: bool) -> URL:
     return make_url(server.get_uri(database="postgres", driver="psycopg2"))
 
 
-def ensure_running() -> URL:
+def ensure_running(env: settings.Env | None = None) -> URL:
     """The development server's URL, starting the server first if it is down."""
-    return start_server(DATA_DIR, postgres_version(), keep_running=True)
+    return start_server(DATA_DIR, postgres_version(env), keep_running=True)
 
 
 def is_running(data_dir: Path = DATA_DIR) -> bool:

@@ -1,34 +1,26 @@
 """Alembic environment: applies the revisions in `versions/` to PostgreSQL.
 
-Online, it connects to the database the configuration names (or the one handed in
-through `config.attributes["connection"]`, as tests do), takes the migration lock, sets
-the lock and statement timeouts, and runs each revision in its own transaction.
-Offline (`--sql`), it writes the same steps as a script, without connecting anywhere.
+Online, it connects to the configured database (or uses the connection handed in through
+`config.attributes["connection"]`, as tests do) and runs each revision in its own
+transaction, inside the guard of `dbtools.apply.run`: migration lock, timeouts, log,
+one-line failures. Offline (`--sql`), it writes the same steps as a script.
 """
 
-import logging
 import sys
 from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
-from alembic.util import CommandError
 from sqlalchemy import Connection
-from sqlalchemy.pool import NullPool
 
-import schema
-from dbtools import (
-    audit,
-    interrupt,
-    waivers,  # noqa: F401  (registers op.waive_lint for the revisions)
-)
-from dbtools import config as settings
-from dbtools.locking import migration_lock
-from dbtools.offline import RevisionBlocks, revision_messages
-from dbtools.tracking import RunTracker
+import dbtools.operations.waivers  # noqa: F401  (registers op.waive_lint for the revisions)
+from dbtools.apply.run import MigrationRun, connected
+from dbtools.core import settings
+from dbtools.core.chain import messages
+from dbtools.review.autogen_options import compare_options, refuse_empty_revision
+from dbtools.review.offline_sql import RevisionBlocks
 
 config = context.config
-log = logging.getLogger("alembic.env")
 
 # disable_existing_loggers=False: running migrations in-process (tests, tooling) must
 # not silence everybody else's loggers.
@@ -36,28 +28,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def refuse_empty_revision(_context: Any, _revision: Any, directives: list[Any]) -> None:
-    """Autogenerate found nothing to do: refuse rather than write an empty revision."""
-    if directives and directives[0].upgrade_ops.is_empty():
-        directives[:] = []
-        raise CommandError("the models and the migrations already match: no revision written")
-
-
 def shared_options() -> dict[str, Any]:
     """The configure() options that offline and online runs have in common."""
     return {
-        "target_metadata": schema.metadata,
-        "compare_type": True,
-        "compare_server_default": True,
+        **compare_options(),
         "transaction_per_migration": True,
-        "process_revision_directives": refuse_empty_revision,
-        "include_name": skip_bookkeeping,
+        "process_revision_directives": refuse_empty_revision(config),
     }
-
-
-def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:
-    """Autogenerate ignores the migration log: it belongs to env.py, not to the models."""
-    return not (type_ in ("schema", "table") and audit.is_bookkeeping(name))
 
 
 def run_migrations_offline() -> None:
@@ -65,11 +42,11 @@ def run_migrations_offline() -> None:
     out = config.output_buffer or sys.stdout
     # Committed renderings pass the default timeouts, so a developer's settings never
     # leak into them.
-    timeouts = config.attributes.get("timeouts") or settings.timeouts()
+    timeouts = config.attributes.get("timeouts") or settings.timeouts(env())
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
-        output_buffer=RevisionBlocks(out, timeouts.sql(), revision_messages(context.script)),
+        output_buffer=RevisionBlocks(out, timeouts.sql(), messages(context.script)),
         **shared_options(),
     )
     with context.begin_transaction():
@@ -84,46 +61,22 @@ def run_migrations_online() -> None:
         with handed.connect() as connection:
             migrate(connection)
     else:
-        url = settings.database_url()
-        log.info("Database: %s", settings.masked(url))
-        engine = schema.make_engine(
-            url,
-            poolclass=NullPool,
-            connect_args={"application_name": "schema-migrations"},
-        )
-        try:
-            with engine.connect() as connection, interrupt.interruptible():
-                migrate(connection)
-        finally:
-            engine.dispose()
+        with connected(env()) as connection:
+            migrate(connection)
 
 
 def migrate(connection: Connection) -> None:
-    # A connection handed in inside a transaction belongs to the caller: run in it,
-    # never commit it.
-    owned = not connection.in_transaction()
-    tracker = RunTracker(connection, settings.timeouts())
+    run = MigrationRun(connection, env())
     context.configure(
-        connection=connection, on_version_apply=tracker.on_version_apply, **shared_options()
+        connection=connection, on_version_apply=run.on_version_apply, **shared_options()
     )
-    if context.get_context().opts.get("dont_mutate"):
-        # `current` only reads: no lock to wait for, no bookkeeping written.
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-    with migration_lock(connection, commit=owned):
-        tracker.prepare(context.get_context())
-        if owned:
-            connection.commit()
-        tracker.follow(context.get_context())
-        try:
-            with context.begin_transaction():
-                context.run_migrations()
-        except (Exception, KeyboardInterrupt) as exc:
-            explained = tracker.explain(exc, owned=owned)
-            if explained is exc:
-                raise
-            raise explained from exc
+    with run.guarded(context), context.begin_transaction():
+        context.run_migrations()
+
+
+def env() -> settings.Env:
+    """The settings the command line read once, or read now (plain `alembic` commands)."""
+    return config.attributes.get("settings") or settings.load()
 
 
 if context.is_offline_mode():

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
@@ -26,8 +27,15 @@ TEMPLATE_PREFIX = "schema_template_"
 
 
 def schema_sql() -> str:
-    """The text of `schema.sql`, the schema at head, as shipped in this package."""
-    return resources.files("schema").joinpath("schema.sql").read_text(encoding="utf-8")
+    """The text of `schema.sql`, the schema at head.
+
+    An installed package carries it inside (the wheel takes the repository's one copy);
+    in a checkout of the repository it is read from the root, where it is committed.
+    """
+    packaged = resources.files("schema").joinpath("schema.sql")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "schema.sql").read_text(encoding="utf-8")
 
 
 def template_name() -> str:
@@ -56,9 +64,26 @@ def ensure_template(server_url: str | URL) -> URL:
 def clone_database(server_url: str | URL, *, name: str | None = None) -> URL:
     """A new database at head on `server_url`'s server, copied from the template."""
     template = ensure_template(server_url)
-    name = name or f"test_{uuid.uuid4().hex[:16]}"
-    _run_admin(template, f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
-    return template.set(database=name)
+    return create_database(template, name=name, template=template.database)
+
+
+def create_database(
+    server_url: str | URL,
+    *,
+    name: str | None = None,
+    prefix: str = "test",
+    template: str | None = None,
+) -> URL:
+    """A new database on `server_url`'s server (empty, or a copy of `template`); its URL.
+
+    The one way this repository makes a database: the package's test helpers, the
+    repository's own suite, its tooling and its benchmarks all come here.
+    """
+    server = normalise_url(server_url)
+    name = name or f"{prefix}_{uuid.uuid4().hex[:16]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _run_admin(server, f'CREATE DATABASE "{name}"{copy}')
+    return server.set(database=name)
 
 
 def drop_database(url: str | URL) -> None:
@@ -70,7 +95,19 @@ def drop_database(url: str | URL) -> None:
 @contextmanager
 def database_at_head(server_url: str | URL) -> Iterator[URL]:
     """A fresh database at head for the block, dropped afterwards."""
-    url = clone_database(server_url)
+    with _dropped_afterwards(clone_database(server_url)) as url:
+        yield url
+
+
+@contextmanager
+def empty_database(server_url: str | URL, *, prefix: str = "test") -> Iterator[URL]:
+    """A new, empty database for the block, dropped afterwards."""
+    with _dropped_afterwards(create_database(server_url, prefix=prefix)) as url:
+        yield url
+
+
+@contextmanager
+def _dropped_afterwards(url: URL) -> Iterator[URL]:
     try:
         yield url
     finally:

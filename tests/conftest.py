@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 from tests.pg import fresh_database, require_passwords, start_test_server, url_string
 
 # The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).

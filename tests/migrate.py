@@ -5,7 +5,7 @@ from alembic import command
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools.cli import alembic_config
+from dbtools.core.paths import alembic_config
 
 
 def migrate_to(url: URL, revision: str, *, down: bool = False) -> None:

@@ -18,8 +18,8 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
-from dbtools.catalog import describe
-from dbtools.config import REPO_ROOT
+from dbtools.core.catalog import describe
+from dbtools.core.paths import REPO_ROOT
 from schema.testing import drop_database
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from dbtools import devserver
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 
 COPIED = [
     "alembic.ini",
@@ -30,6 +30,7 @@ COPIED = [
     "requirements-dev.txt",
     "schema.sql",
     "docs",
+    "bench",
 ]
 
 

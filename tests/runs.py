@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools.audit import QUALIFIED
-from dbtools.catalog import describe
+from dbtools.core.bookkeeping import QUALIFIED_LOG as QUALIFIED
+from dbtools.core.catalog import describe
 from tests.pg import url_string
 from tests.repo_copy import clean_env
 

@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 import schema
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 from tests.repo_copy import copy_repo
 from tests.runs import (
     FIRST,

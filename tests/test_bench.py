@@ -15,8 +15,8 @@ import schema
 from bench.chain import build_chain, offline_sql, shipped_revisions
 from bench.common import Server, repo_copy
 from dbtools import devserver
-from dbtools.catalog import describe
-from dbtools.config import REPO_ROOT
+from dbtools.core.catalog import describe
+from dbtools.core.paths import REPO_ROOT
 from tests.pg import fresh_database
 
 SECTIONS = [

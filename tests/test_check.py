@@ -10,8 +10,8 @@ import sys
 from sqlalchemy import inspect
 
 import schema
-from dbtools import revision_sql
-from dbtools.config import REPO_ROOT
+from dbtools.core.chain import script_directory
+from dbtools.core.paths import REPO_ROOT
 from tests.pg import url_string, versions
 from tests.repo_copy import (
     clean_env,
@@ -22,7 +22,7 @@ from tests.repo_copy import (
     write_revision,
 )
 
-HEAD = revision_sql.script_directory().get_current_head()
+HEAD = script_directory().get_current_head()
 
 PHONE = '    phone: Mapped[str | None] = mapped_column(String, comment="Phone number, if given.")\n'
 
@@ -75,10 +75,7 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
     problems = lines[1:]
     assert all(line.startswith("  - ") for line in problems)
     text_ = "\n".join(problems)
-    assert (
-        "heads: 2 heads: aaaa00000001 (Index users by email and name), "
-        "bbbb00000002 (Nothing yet)" in text_
-    )
+    assert "heads: the revisions have 2 heads (aaaa00000001, bbbb00000002)" in text_
     assert f"stale: {stale.relative_to(root)} is stale: run `make generate`" in text_
     assert "drift: column users.phone: in the models but no revision creates it" in text_
     assert "drift: index ix_users_email_name on users: in the migrations but not in the models" in (

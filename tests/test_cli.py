@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 from tests.pg import create_password_role, run_cli, url_string
 from tests.repo_copy import copy_repo
 

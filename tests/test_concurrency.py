@@ -10,8 +10,8 @@ import time
 
 from sqlalchemy import Engine, text
 
-from dbtools.config import REPO_ROOT
-from dbtools.locking import MIGRATION_LOCK_KEY
+from dbtools.apply.lock import MIGRATION_LOCK_KEY
+from dbtools.core.paths import REPO_ROOT
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     FIRST,

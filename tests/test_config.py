@@ -2,8 +2,9 @@
 
 import pytest
 
-from dbtools import config
-from dbtools.errors import UserError
+from dbtools.core import secrets, settings
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT
 from schema.session import UnsupportedURLError, normalise_url
 
 
@@ -45,10 +46,10 @@ def test_percent_encoded_password_is_decoded_not_interpolated():
 def test_environment_wins_over_dotenv(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     env_file.write_text("DATABASE_URL=postgresql://from-file/db\nMIGRATION_LOCK_TIMEOUT=7s\n")
-    monkeypatch.setattr(config, "ENV_FILE", env_file)
+    monkeypatch.setattr(settings, "ENV_FILE", env_file)
     monkeypatch.setenv("DATABASE_URL", "postgresql://from-env/db")
 
-    values = config.settings()
+    values = settings.load()
 
     assert values["DATABASE_URL"] == "postgresql://from-env/db"
     assert values["MIGRATION_LOCK_TIMEOUT"] == "7s"
@@ -58,32 +59,32 @@ def test_dotenv_is_read_from_the_repository_root_whatever_the_directory(tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("MIGRATION_LOCK_TIMEOUT=99s\n")  # must be ignored
     monkeypatch.delenv("MIGRATION_LOCK_TIMEOUT", raising=False)
-    committed = (config.REPO_ROOT / ".env").read_text()
+    committed = (REPO_ROOT / ".env").read_text()
     assert "\nMIGRATION_LOCK_TIMEOUT=5s\n" in committed
 
     # Present only if the repository's .env was read; 5s, not 99s, if it was that one.
-    assert config.settings()["MIGRATION_LOCK_TIMEOUT"] == "5s"
+    assert settings.load()["MIGRATION_LOCK_TIMEOUT"] == "5s"
 
 
 def test_unset_url_means_the_embedded_server_except_in_ci():
-    assert config.configured_url({"DATABASE_URL": ""}) is None
-    assert config.configured_url({}) is None
+    assert settings.configured_url({"DATABASE_URL": ""}) is None
+    assert settings.configured_url({}) is None
     with pytest.raises(UserError, match="CI is true: a pipeline must name its database"):
-        config.configured_url({"CI": "true"})
+        settings.configured_url({"CI": "true"})
 
 
 def test_timeouts_have_documented_defaults_and_can_be_overridden():
-    assert config.timeouts({}) == config.Timeouts(lock="5s", statement="10min")
-    custom = config.timeouts(
+    assert settings.timeouts({}) == settings.Timeouts(lock="5s", statement="10min")
+    custom = settings.timeouts(
         {"MIGRATION_LOCK_TIMEOUT": "250ms", "MIGRATION_STATEMENT_TIMEOUT": "1h"}
     )
     assert custom.sql() == ["SET lock_timeout = '250ms';", "SET statement_timeout = '1h';"]
     with pytest.raises(UserError, match="MIGRATION_LOCK_TIMEOUT"):
-        config.timeouts({"MIGRATION_LOCK_TIMEOUT": "5s; DROP TABLE users"})
+        settings.timeouts({"MIGRATION_LOCK_TIMEOUT": "5s; DROP TABLE users"})
 
 
 def test_masking_hides_every_form_of_the_password():
     url = normalise_url("postgresql://u:p%25a%40b@h/db")
-    assert config.masked(url) == "postgresql+psycopg2://u:***@h/db"
+    assert secrets.masked(url) == "postgresql+psycopg2://u:***@h/db"
     text = "failed for p%a@b and p%25a%40b"
-    assert config.mask_secret(text, url) == "failed for *** and ***"
+    assert secrets.mask_secret(text, url) == "failed for *** and ***"

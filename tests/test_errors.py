@@ -11,7 +11,7 @@ test_interrupted_run; docs/errors.md names the test of each.
 
 import pytest
 
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 from tests.pg import url_string
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 from tests.pg import admin_engine
 from tests.runs import FIRST, HEAD, cli_env, columns, engine_for, log_rows, run, versions
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import inspect
 
 import schema
-from dbtools import revision_sql
-from dbtools.config import REPO_ROOT
-from dbtools.waivers import IGNORE_PREFIX, WAIVER_PREFIX
+from dbtools.core.chain import script_directory
+from dbtools.core.paths import REPO_ROOT
+from dbtools.operations.waivers import IGNORE_PREFIX, WAIVER_PREFIX
 from tests.pg import query, url_string
 from tests.repo_copy import (
     clean_env,
@@ -22,7 +22,7 @@ from tests.repo_copy import (
     write_revision,
 )
 
-HEAD = revision_sql.script_directory().get_current_head()
+HEAD = script_directory().get_current_head()
 GUIDE = (REPO_ROOT / "docs" / "reviewing.md").read_text()
 
 UNSAFE = {

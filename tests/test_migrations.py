@@ -13,7 +13,7 @@ from pytest_alembic.tests import (
 from pytest_alembic.tests.experimental import test_downgrade_leaves_no_trace
 from sqlalchemy import Engine, inspect, text
 
-from dbtools.catalog import describe, differences
+from dbtools.core.catalog import describe, differences
 
 __all__ = [
     "test_downgrade_leaves_no_trace",

@@ -5,7 +5,7 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, tex
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools import schema_docs
+from dbtools.consume import schema_docs
 from tests.migrate import migrate_to
 
 

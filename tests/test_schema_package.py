@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from dbtools.config import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT
 
 # Imports every module of the package by name, as a stand-in for "all the models there are".
 _ALL_MODULES = """

@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from dbtools import generate, revision_sql
-from dbtools.catalog import differences
-from dbtools.config import REPO_ROOT
+from dbtools.core.catalog import differences
+from dbtools.core.chain import revisions, script_directory
+from dbtools.core.paths import REPO_ROOT
+from dbtools.review import generated, revision_sql
 from tests.pg import catalog, run_cli, url_string, versions
 from tests.repo_copy import clean_env, make, psql
 
@@ -23,10 +24,7 @@ NO_DATABASE = {
 
 def committed(direction: str) -> list[str]:
     """The committed SQL of each revision, oldest first."""
-    return [
-        (REPO_ROOT / revision_sql.sql_path(s, direction)).read_text()
-        for s in revision_sql.revisions()
-    ]
+    return [(REPO_ROOT / revision_sql.sql_path(s, direction)).read_text() for s in revisions()]
 
 
 def without_version_table(description: dict) -> dict:
@@ -47,7 +45,7 @@ def test_sql_needs_no_database(env):
 
 def test_each_revision_is_headed_by_its_id_and_message_and_runs_with_timeouts():
     sql = run_cli(["sql"], NO_DATABASE["unreachable"]).stdout
-    scripts = revision_sql.revisions()
+    scripts = revisions()
     headers = re.findall(r"^-- Running upgrade .*$", sql, flags=re.M)
     assert headers == [
         f"-- Running upgrade {s.down_revision or 'base'} -> {s.revision}, {s.doc}" for s in scripts
@@ -64,7 +62,7 @@ def test_each_revision_is_headed_by_its_id_and_message_and_runs_with_timeouts():
 
 
 def test_from_and_to_select_part_of_the_chain():
-    first, second = [s.revision for s in revision_sql.revisions()[:2]]
+    first, second = [s.revision for s in revisions()[:2]]
     after_first = run_cli(["sql", "--from", first], NO_DATABASE["CI without a URL"])
     assert after_first.returncode == 0, after_first.stderr
     assert after_first.stdout == committed("upgrade")[1] + "".join(committed("upgrade")[2:])
@@ -76,7 +74,7 @@ def test_from_and_to_select_part_of_the_chain():
 
 
 def test_make_sql_prints_the_sql_alone_on_stdout():
-    first = revision_sql.revisions()[0].revision
+    first = revisions()[0].revision
     done = make(REPO_ROOT, "sql", clean_env(**NO_DATABASE["unreachable"]), FROM=first)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "".join(committed("upgrade")[1:])
@@ -96,7 +94,7 @@ def test_offline_script_through_psql_builds_what_make_upgrade_builds(server_url,
         online = catalog(by_alembic)
         assert online["tables"], "the upgrade built nothing"
         assert differences(online, catalog(by_psql)) == []
-        assert versions(by_psql) == versions(by_alembic) == [revision_sql.revisions()[-1].revision]
+        assert versions(by_psql) == versions(by_alembic) == [revisions()[-1].revision]
 
 
 def test_committed_revision_sql_upgrades_and_downgrades_step_by_step(server_url):
@@ -122,11 +120,11 @@ def test_committed_revision_sql_upgrades_and_downgrades_step_by_step(server_url)
 
 
 def test_generated_artefacts_are_committed_and_fresh(rendering_server):
-    assert generate.stale() == []
+    assert generated.stale() == []
     assert revision_sql.orphans() == []
-    heads = revision_sql.script_directory().get_heads()
+    heads = script_directory().get_heads()
     assert (REPO_ROOT / "migrations" / "HEAD").read_text() == f"{heads[0]}\n"
-    for script in revision_sql.revisions():
+    for script in revisions():
         for direction in revision_sql.DIRECTIONS:
             assert (REPO_ROOT / revision_sql.sql_path(script, direction)).is_file()
 
@@ -143,4 +141,4 @@ def test_sql_runs_with_the_configured_timeouts_but_committed_sql_keeps_the_defau
     # A developer's settings never reach the committed files.
     monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "2s")
     monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "1min")
-    assert generate.stale() == []
+    assert generated.stale() == []

@@ -5,7 +5,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools.catalog import differences
+from dbtools.core.catalog import differences
 from schema import testing
 from tests.migrate import migrate_to
 from tests.pg import catalog, column, fresh_database

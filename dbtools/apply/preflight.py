@@ -8,10 +8,8 @@ Checking first turns that into one line naming the file, before anything is appl
 import importlib.util
 from pathlib import Path
 
-from dbtools.config import REPO_ROOT
-from dbtools.errors import UserError
-
-VERSIONS = REPO_ROOT / "migrations" / "versions"
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT, VERSIONS
 
 
 def check_revision_files(versions: Path = VERSIONS) -> None:

@@ -13,24 +13,23 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
-import schema
+from dbtools.core.paths import alembic_config
+from dbtools.core.scratch import scratch_database
+from dbtools.review.autogen_options import compare_options
 
 
 def drift(server_url: URL) -> list[str]:
     """One line per difference between the models and the migrations at head."""
-    from dbtools.cli import alembic_config, scratch_database  # the CLI owns both helpers
-
     with scratch_database(server_url) as connection:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
         cfg.attributes["configure_logging"] = False
         command.upgrade(cfg, "heads")
         connection.commit()
-        context = MigrationContext.configure(
-            connection,
-            opts={"compare_type": True, "compare_server_default": True},
-        )
-        return [describe(diff) for diff in flatten(compare_metadata(context, schema.metadata))]
+        options = compare_options()
+        metadata = options.pop("target_metadata")
+        context = MigrationContext.configure(connection, opts=options)
+        return [describe(diff) for diff in flatten(compare_metadata(context, metadata))]
 
 
 def flatten(diffs: list[Any]) -> list[tuple[Any, ...]]:

@@ -19,13 +19,15 @@ from alembic.util import CommandError
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from dbtools import config as settings
 from dbtools import devserver
-from dbtools.audit import LOG_SCHEMA
-from dbtools.errors import UserError
-from dbtools.revision_module import revision_chain
+from dbtools.consume.revision_module import revision_chain
+from dbtools.core.bookkeeping import LOG_SCHEMA
+from dbtools.core.errors import UserError, describe
+from dbtools.core.paths import alembic_config
+from dbtools.core.scratch import scratch_database
+from dbtools.core.secrets import mask_secret
 
-PATHS = ("schema.sql", "schema/schema.sql")  # for people and tools; packaged with `schema`
+PATH = "schema.sql"  # at the root; the wheel packages this one file into `schema`
 
 # The newest pg_dump the embedded package has: it dumps any older server, and one fixed
 # pg_dump keeps the text the same whichever server the scratch database is on.
@@ -43,23 +45,21 @@ _cache: dict[tuple[str, ...], str] = {}
 def render() -> str:
     """The snapshot's text; computed once per process for a given chain and server."""
     chain = tuple(rev for rev, _ in revision_chain())
-    server = settings.database_url()
+    server = devserver.database_url()
     key = (*chain, server.render_as_string(hide_password=True))
     if key not in _cache:
         try:
             _cache[key] = normalise(dump_at_head(server), head=chain[-1])
         except (SQLAlchemyError, CommandError) as exc:
-            from dbtools.cli import describe  # the one-line, password-free form of an error
-
-            message = f"cannot build the database schema.sql is dumped from: {describe(exc)}"
+            message = (
+                f"cannot build the database schema.sql is dumped from: {describe(exc, server)}"
+            )
             raise UserError(message) from None
     return _cache[key]
 
 
 def dump_at_head(server_url: URL) -> str:
     """pg_dump --schema-only of a scratch database migrated to head on `server_url`."""
-    from dbtools.cli import alembic_config, scratch_database  # late: cli imports generate
-
     with scratch_database(server_url) as connection:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
@@ -86,7 +86,7 @@ def pg_dump(url: URL) -> str:
     )
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or ["no output"])[0]
-        message = settings.mask_secret(first, url)
+        message = mask_secret(first, url)
         raise UserError(f"pg_dump failed while rendering schema.sql: {message}")
     return result.stdout
 

@@ -4,9 +4,7 @@ An installed `schema` package has no `migrations/` folder, so the start-up check
 the head revision, and the revisions before it, written into the package itself.
 """
 
-from alembic.script import ScriptDirectory
-
-from dbtools.errors import UserError
+from dbtools.core.chain import script_directory, single_head
 
 PATH = "schema/_revision.py"
 
@@ -25,16 +23,8 @@ REVISIONS: tuple[str, ...] = (
 
 def revision_chain() -> list[tuple[str, str]]:
     """(revision id, first line of its message) from the first revision to the head."""
-    from dbtools.cli import alembic_config  # late: the CLI imports the artefact registry
-
-    script = ScriptDirectory.from_config(alembic_config())
-    heads = script.get_heads()
-    if len(heads) != 1:
-        raise UserError(
-            f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}); "
-            "merge them (alembic merge) before generating"
-        )
-    newest_first = script.walk_revisions("base", heads[0])
+    script = script_directory()
+    newest_first = script.walk_revisions("base", single_head(script))
     return [(r.revision, (r.doc or "").splitlines()[0].strip()) for r in newest_first][::-1]
 
 

@@ -20,14 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from dbtools.config import REPO_ROOT, settings
-from dbtools.errors import UserError
+from dbtools.core import settings
+from dbtools.core.bookkeeping import LOG_SCHEMA, LOG_TABLE, QUALIFIED_LOG
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT
 
-# In a schema of its own: schema comparisons (autogenerate, pytest-alembic, catalog
-# descriptions) look at `public` only, so the log never reads as drift there.
-LOG_SCHEMA = "migration_audit"
-LOG_TABLE = "migration_log"
-QUALIFIED = f"{LOG_SCHEMA}.{LOG_TABLE}"
 OVERRIDE_VAR = "MIGRATION_ALLOW_EDITED"
 _TRUE = {"1", "true", "yes", "on"}
 # Directions whose checksum says "this is the file the database ran".
@@ -61,11 +58,6 @@ migration_log = sa.Table(
 )
 
 
-def is_bookkeeping(name: str | None) -> bool:
-    """Whether `name` is the schema or table this module owns (not part of the models)."""
-    return name in (LOG_SCHEMA, LOG_TABLE)
-
-
 def checksum(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -89,7 +81,7 @@ def record(connection: Connection, info: Any, duration_ms: int | None) -> None:
     )
 
 
-def verify_unedited(connection: Connection, applied: Iterable[Any]) -> None:
+def verify_unedited(connection: Connection, applied: Iterable[Any], env: settings.Env) -> None:
     """Refuse when a revision in `applied` (Alembic Scripts) differs from what ran.
 
     With MIGRATION_ALLOW_EDITED set, the edit is accepted and its checksum recorded.
@@ -100,7 +92,7 @@ def verify_unedited(connection: Connection, applied: Iterable[Any]) -> None:
     ]
     if not edited:
         return
-    if settings().get(OVERRIDE_VAR, "").strip().lower() in _TRUE:
+    if env.get(OVERRIDE_VAR, "").strip().lower() in _TRUE:
         for script in edited:
             log.warning(
                 "Accepting the edited revision file %s (%s)", _shown(script.path), OVERRIDE_VAR
@@ -116,7 +108,8 @@ def verify_unedited(connection: Connection, applied: Iterable[Any]) -> None:
     script = edited[0]
     raise UserError(
         f"revision {script.revision} ({_shown(script.path)}) was edited after it was applied to "
-        f"this database (its checksum differs from the one recorded in {QUALIFIED}); a released "
+        f"this database (its checksum differs from the one recorded in {QUALIFIED_LOG}); "
+        "a released "
         "revision is never edited: restore the file and fix forward in a new revision, or set "
         f"{OVERRIDE_VAR}=1 to accept the edit"
     )
@@ -150,7 +143,7 @@ def history(connection: Connection) -> list[dict[str, Any]]:
 def format_history(rows: list[dict[str, Any]], current_files: dict[str, str]) -> str:
     """A fixed-width table of `rows`; `current_files` maps revision -> checksum today."""
     if not rows:
-        return f"No migrations recorded in {QUALIFIED} yet (make upgrade writes it)."
+        return f"No migrations recorded in {QUALIFIED_LOG} yet (make upgrade writes it)."
     lines = [
         f"{'applied at (UTC)':<23} {'direction':<11} {'revision':<14} {'role':<16} "
         f"{'ms':>7}  {'checksum':<12} description"

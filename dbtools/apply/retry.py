@@ -6,39 +6,29 @@ Off by default (MIGRATION_LOCK_RETRIES=0): a pipeline that should not wait says 
 """
 
 import logging
-import re
 import time
 from collections.abc import Callable
 
-from dbtools.config import settings
-from dbtools.errors import UserError
-from dbtools.failures import LockTimeoutError
+from dbtools.apply.failures import LockTimeoutError
+from dbtools.core import durations, settings
+from dbtools.core.errors import UserError
 
 DEFAULT_RETRIES = 0
 DEFAULT_DELAY = "5s"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|min)?$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, None: 1.0}
 
 log = logging.getLogger("alembic.env")
 
 
-def retry_policy(env: dict[str, str] | None = None) -> tuple[int, float]:
+def retry_policy(env: settings.Env) -> tuple[int, float]:
     """(retries, first delay in seconds) from MIGRATION_LOCK_RETRIES / _RETRY_DELAY."""
-    env = settings() if env is None else env
     raw_retries = env.get("MIGRATION_LOCK_RETRIES", "").strip() or str(DEFAULT_RETRIES)
     raw_delay = env.get("MIGRATION_LOCK_RETRY_DELAY", "").strip() or DEFAULT_DELAY
     if not raw_retries.isdigit():
         raise UserError(f"MIGRATION_LOCK_RETRIES must be a whole number, got {raw_retries!r}")
-    match = _DURATION.match(raw_delay)
-    if not match:
-        raise UserError(
-            f"MIGRATION_LOCK_RETRY_DELAY must be a duration such as 500ms, 5s or 1min, "
-            f"got {raw_delay!r}"
-        )
-    return int(raw_retries), float(match.group(1)) * _SECONDS[match.group(2)]
+    return int(raw_retries), durations.parse("MIGRATION_LOCK_RETRY_DELAY", raw_delay)
 
 
-def with_lock_retries(run: Callable[[], None], env: dict[str, str] | None = None) -> None:
+def with_lock_retries(run: Callable[[], None], env: settings.Env) -> None:
     """Call `run`; on a lock timeout, call it again up to N times, doubling the pause."""
     retries, delay = retry_policy(env)
     for attempt in range(1, retries + 2):

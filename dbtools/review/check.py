@@ -5,27 +5,28 @@ contributor everything to fix: drift between the models and the migrations, more
 one head, stale generated artefacts, linter findings.
 """
 
-import argparse
 from collections.abc import Callable
 
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from dbtools import config as settings
-from dbtools import generate, lint, revision_sql
-from dbtools.drift import drift
-from dbtools.errors import UserError
-from dbtools.offline import revision_messages
+from dbtools import devserver
+from dbtools.core.chain import script_directory, several_heads
+from dbtools.core.errors import UserError, describe
+from dbtools.core.paths import REPO_ROOT
+from dbtools.core.settings import Env
+from dbtools.review import generated, lint, revision_sql
+from dbtools.review.drift import drift
 
 GENERATE_HINT = "run `make generate`"
 
 
-def cmd_generate(_args: argparse.Namespace) -> None:
+def generate() -> None:
     """Rewrite every generated artefact; delete rendered SQL of revisions that are gone."""
-    written = generate.generate()
+    written = generated.generate()
     removed = revision_sql.orphans()
     for path in removed:
-        (settings.REPO_ROOT / path).unlink()
+        (REPO_ROOT / path).unlink()
     for path in written:
         print(f"wrote {path}")
     for path in removed:
@@ -34,9 +35,9 @@ def cmd_generate(_args: argparse.Namespace) -> None:
         print("generated artefacts are up to date")
 
 
-def cmd_lint(_args: argparse.Namespace) -> None:
+def lint_all() -> None:
     """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
-    findings = lint.ruff() + lint.squawk()
+    findings = lint.ruff() + lint.layers() + lint.squawk()
     for line in findings:
         print(line)
     if findings:
@@ -44,16 +45,16 @@ def cmd_lint(_args: argparse.Namespace) -> None:
             f"lint found {len(findings)} problem(s), listed above; "
             "docs/reviewing.md explains each SQL rule and its safe pattern"
         )
-    print("lint passed: ruff and squawk found nothing")
+    print("lint passed: ruff, the import layers and squawk found nothing")
 
 
-def cmd_check(_args: argparse.Namespace) -> None:
+def check(env: Env) -> None:
     """Every problem a reviewer should never have to find by hand, in one list."""
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
         ("stale", stale_problems),
-        ("drift", drift_problems),
-        ("lint", lambda: lint.ruff() + lint.squawk()),
+        ("drift", lambda: drift_problems(env)),
+        ("lint", lambda: lint.ruff() + lint.layers() + lint.squawk()),
     ]
     problems = [f"{name}: {line}" for name, find in sections for line in find()]
     if problems:
@@ -61,7 +62,7 @@ def cmd_check(_args: argparse.Namespace) -> None:
         for line in problems:
             print(f"  - {line}")
         raise UserError(f"check failed with {len(problems)} problem(s), listed above")
-    heads = revision_sql.script_directory().get_heads()
+    heads = script_directory().get_heads()
     print(
         f"check passed: one head ({heads[0]}), models match the migrations, "
         "generated artefacts are fresh, lint is clean"
@@ -69,16 +70,8 @@ def cmd_check(_args: argparse.Namespace) -> None:
 
 
 def head_problems() -> list[str]:
-    script = revision_sql.script_directory()
-    heads = sorted(script.get_heads())
-    if len(heads) <= 1:
-        return []
-    messages = revision_messages(script)
-    named = ", ".join(f"{head} ({messages[head]})" for head in heads)
-    return [
-        f"{len(heads)} heads: {named}; rebase the newer revision onto the other "
-        "(set its down_revision), then run `make generate`"
-    ]
+    heads = script_directory().get_heads()
+    return [several_heads(heads)] if len(heads) > 1 else []
 
 
 def stale_problems() -> list[str]:
@@ -86,9 +79,9 @@ def stale_problems() -> list[str]:
     # Each artefact on its own, so one that cannot be rendered (two heads, no server)
     # does not hide the others; artefacts failing for the same reason share a line.
     unrenderable: dict[str, list[str]] = {}
-    for artefact in generate.artefacts():
+    for artefact in generated.artefacts():
         try:
-            if generate.is_stale(artefact):
+            if artefact.is_stale():
                 lines.append(f"{artefact.path} is stale: {GENERATE_HINT}")
         except (UserError, CommandError) as exc:
             unrenderable.setdefault(str(exc), []).append(str(artefact.path))
@@ -102,13 +95,12 @@ def stale_problems() -> list[str]:
     return lines
 
 
-def drift_problems() -> list[str]:
-    from dbtools.cli import describe  # the one-line, password-free form of an error
-
+def drift_problems(env: Env) -> list[str]:
+    server = devserver.database_url(env)
     try:
-        found = drift(settings.database_url())
+        found = drift(server)
     except (SQLAlchemyError, CommandError) as exc:
-        return [f"cannot apply the migrations to a scratch database: {describe(exc)}"]
+        return [f"cannot apply the migrations to a scratch database: {describe(exc, server)}"]
     return [
         f'{line}: add a revision with `make revision m="..."` or fix the models' for line in found
     ]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, text
 
-from dbtools.errors import UserError
+from dbtools.core.errors import UserError
 
 # The ASCII bytes of "schemarp": a fixed key, easy to spot in pg_locks
 # (classid 0x73636865, objid 0x6d617270). Advisory locks are per database.

@@ -9,15 +9,16 @@ table and the session holding it, read from pg_locks once the transaction is gon
 import re
 import signal
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from psycopg2 import errors as pgerrors
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from dbtools.errors import UserError
+from dbtools.apply.progress import Step
+from dbtools.core.chain import script_directory, several_heads
+from dbtools.core.errors import UserError
+from dbtools.core.settings import Timeouts
 
 _STATEMENT_CHARS = 160
 _IDENTIFIER = re.compile(r'"([^"]+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b')
@@ -55,29 +56,17 @@ class InterruptedRun(UserError):
         self.exit_status = 128 + signal.Signals[signal_name].value
 
 
-def step_name(step: Any) -> str:
-    """`409207e4393e (add the age column to users)` for an Alembic RevisionStep."""
-    script = step.revision
-    doc = (script.doc or "").strip().splitlines()
-    return f"{script.revision} ({doc[0].rstrip('.')})" if doc else script.revision
-
-
-def stays_at(step: Any) -> str:
-    """Where the database is left when `step` rolls back."""
-    return ", ".join(step.from_revisions) or "base (no revision)"
-
-
 def explain(
     exc: BaseException,
-    step: Any,
+    step: Step,
     *,
-    timeouts: Any,
+    timeouts: Timeouts,
     interrupted: str | None,
     connection: Connection | None,
 ) -> UserError:
     """The one-line error for `exc`, raised while `step` was running."""
-    where = f"revision {step_name(step)}"
-    after = f"it was rolled back and the database stays at {stays_at(step)}"
+    where = f"revision {step.name}"
+    after = f"it was rolled back and the database stays at {step.stays_at}"
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     if interrupted or isinstance(exc, KeyboardInterrupt):
         name = interrupted or "SIGINT"
@@ -110,9 +99,9 @@ def _short(statement: str | None) -> str:
     return flat if len(flat) <= _STATEMENT_CHARS else flat[: _STATEMENT_CHARS - 3] + "..."
 
 
-def _origin(exc: BaseException, step: Any) -> str:
+def _origin(exc: BaseException, step: Step) -> str:
     """`file.py:line` of the innermost frame in the revision file, else the file name."""
-    path = Path(step.revision.path)
+    path = Path(step.script.path)
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
     return f"{path.name}:{frames[-1].lineno}" if frames else path.name
 
@@ -148,18 +137,12 @@ _RELATIVE = re.compile(r"Relative revision (-\d+) didn't produce")
 _UNKNOWN = re.compile(r"Can't locate revision identified by '([^']*)'")
 
 
-def revision_argument(exc: BaseException, heads: Callable[[], list[str]]) -> BaseException:
-    """Alembic's complaint about REV, said in the user's terms; other errors unchanged.
-
-    `heads` lists the head revisions of the scripts (called only when there are several).
-    """
+def revision_argument(exc: BaseException) -> BaseException:
+    """Alembic's complaint about REV, said in the user's terms; other errors unchanged."""
     message = str(exc)
     if message.startswith("Multiple head revisions are present"):
-        return UserError(
-            f"the revisions have {len(heads())} heads ({', '.join(sorted(heads()))}): two "
-            "revisions name the same parent; set one's down_revision to the other (or run "
-            "`.venv/bin/alembic merge heads -m merge`); nothing was applied"
-        )
+        heads = script_directory().get_heads()
+        return UserError(f"{several_heads(heads)}; nothing was applied")
     if match := _RELATIVE.search(message):
         steps = match.group(1)[1:]
         return UserError(

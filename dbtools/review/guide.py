@@ -6,10 +6,10 @@ upgrade SQL of a real revision, so the example always shows what the tools print
 
 from pathlib import Path
 
-from dbtools.config import REPO_ROOT
-from dbtools.generate import Artefact
-from dbtools.revision_sql import render as render_sql
-from dbtools.revision_sql import revisions, sql_path
+from dbtools.core.artefacts import Artefact
+from dbtools.core.paths import REPO_ROOT
+from dbtools.review.revision_sql import render as render_sql
+from dbtools.review.revision_sql import revisions, sql_path
 
 GUIDE = Path("docs/reviewing.md")
 BEGIN = "<!-- BEGIN generated: example revision SQL (make generate) -->"

@@ -11,18 +11,11 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
-from alembic.script import ScriptDirectory
-
 _BEGIN = "BEGIN;"
 _HEADER = "-- Running "
 _VERSION_TABLE = "CREATE TABLE alembic_version"
 # Alembic's step log: "upgrade A -> B" (A empty at the base), "downgrade B -> A".
 _STEP = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
-
-
-def revision_messages(script: ScriptDirectory) -> dict[str, str]:
-    """Each revision id and the first paragraph of its docstring (its message)."""
-    return {s.revision: " ".join((s.doc or "").split()) for s in script.walk_revisions()}
 
 
 def step_header(chunk: str, messages: Mapping[str, str]) -> str:

@@ -15,25 +15,17 @@ import io
 from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
-from alembic.script import Script, ScriptDirectory
+from alembic.script import Script
 
-from dbtools.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, REPO_ROOT, Timeouts
-from dbtools.errors import UserError
-from dbtools.generate import Artefact
+from dbtools.core.artefacts import Artefact
+from dbtools.core.chain import revisions, script_directory
+from dbtools.core.errors import UserError
+from dbtools.core.paths import REPO_ROOT, alembic_config
+from dbtools.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Timeouts
 
 SQL_DIR = Path("migrations/sql")
 HEAD_FILE = Path("migrations/HEAD")
 DIRECTIONS = ("upgrade", "downgrade")
-
-
-def script_directory() -> ScriptDirectory:
-    return ScriptDirectory.from_config(Config(str(REPO_ROOT / "alembic.ini")))
-
-
-def revisions() -> list[Script]:
-    """Every revision, oldest first."""
-    return list(reversed(list(script_directory().walk_revisions())))
 
 
 def sql_path(script: Script, direction: str) -> Path:
@@ -45,15 +37,16 @@ def render(script: Script, direction: str) -> str:
     parent = script.down_revision
     if isinstance(parent, tuple | list):
         raise UserError(
-            f"revision {script.revision} merges {', '.join(parent)}: this repository keeps a "
-            "linear chain; rebase one branch's revision onto the other instead of merging"
+            f"revision {script.revision} merges {', '.join(parent)}: this repository keeps one "
+            "line of revisions; set the newer revision's down_revision to the other head "
+            "instead of merging"
         )
     if direction == "upgrade":
         span = f"{parent}:{script.revision}" if parent else script.revision
     else:
         span = f"{script.revision}:{parent or 'base'}"
     buffer = io.StringIO()
-    cfg = Config(str(REPO_ROOT / "alembic.ini"), output_buffer=buffer)
+    cfg = alembic_config(output_buffer=buffer)
     cfg.attributes["configure_logging"] = False
     cfg.attributes["timeouts"] = Timeouts(DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT)
     run = command.upgrade if direction == "upgrade" else command.downgrade

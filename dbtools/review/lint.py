@@ -5,19 +5,23 @@ print one list. Squawk reads the committed per-revision SQL (`make generate` wri
 with the configuration in `.squawk.toml`.
 """
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from dbtools.config import REPO_ROOT
-from dbtools.revision_sql import SQL_DIR
-from dbtools.waivers import IGNORE_PREFIX
+from dbtools.core.paths import REPO_ROOT
+from dbtools.operations.waivers import IGNORE_PREFIX
+from dbtools.review.revision_sql import SQL_DIR
 
 BIN = Path(sys.executable).parent
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    # PYTHONPATH: lint-imports finds the packages it checks on the path, not in the cwd.
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
 def squawk() -> list[str]:
@@ -111,3 +115,36 @@ def ruff() -> list[str]:
         if done.returncode != 0 and not findings:
             findings.append(f"ruff: {done.stderr.strip() or 'exit status ' + str(done.returncode)}")
     return findings
+
+
+def layers() -> list[str]:
+    """Broken import-linter contracts (pyproject.toml): layering and cycles of dbtools/."""
+    done = _run([str(BIN / "lint-imports"), "--no-cache"])
+    if done.returncode == 0:
+        return []
+    report = done.stdout.partition("Broken contracts")[2]
+    # Each offending chain of imports is a "- a -> b (l.3)" line, continued by indented
+    # lines; its last link is the import that breaks the contract.
+    last_links: list[str] = []
+    for line in report.splitlines():
+        if line.startswith("- "):
+            last_links.append(line[2:].strip())
+        elif last_links and line.startswith("    ") and " -> " in line:
+            last_links[-1] = line.strip()
+    found = sorted({_located(link) for link in last_links if _IMPORT.match(link)})
+    return found or [f"lint-imports: {(done.stdout + done.stderr).strip().splitlines()[-1]}"]
+
+
+_IMPORT = re.compile(r"^([\w.]+) -> ([\w.]+) \(l\.(\d+)")
+
+
+def _located(link: str) -> str:
+    """`dbtools.core.x -> dbtools.cli (l.3)` as `dbtools/core/x.py:3: imports dbtools.cli`."""
+    importer, imported, lineno = _IMPORT.match(link).groups()  # type: ignore[union-attr]
+    path = Path(*importer.split(".")).with_suffix(".py")
+    if not (REPO_ROOT / path).exists():
+        path = Path(*importer.split("."), "__init__.py")
+    return (
+        f"{path}:{lineno}: imports {imported}, which breaks the layering or makes a cycle "
+        "(docs/architecture.md shows the layers)"
+    )

@@ -1,0 +1,113 @@
+"""The safety around one online run, behind one context manager for `env.py`.
+
+`connected()` opens the session a run migrates on (masked `Database:` line, connect
+timeout, Ctrl-C and SIGTERM cancelling the statement server-side). `MigrationRun.guarded()`
+wraps Alembic's `run_migrations()`: the migration lock, the session's timeouts, the
+migration log (checked against the revision files first), and a failure explained as one
+line naming the revision that was running.
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy import Connection, text
+from sqlalchemy.pool import NullPool
+
+from dbtools.apply import audit, failures, interrupt
+from dbtools.apply.lock import migration_lock
+from dbtools.apply.progress import Progress
+from dbtools.core import settings
+from dbtools.core.secrets import masked
+from dbtools.devserver import database_url
+from schema.session import make_engine
+
+log = logging.getLogger("alembic.env")
+
+
+@contextmanager
+def connected(env: settings.Env) -> Iterator[Connection]:
+    """A connection to the configured database, interruptible while the block runs."""
+    url = database_url(env)
+    log.info("Database: %s", masked(url))
+    engine = make_engine(
+        url, poolclass=NullPool, connect_args={"application_name": "schema-migrations"}
+    )
+    try:
+        with engine.connect() as connection, interrupt.interruptible():
+            yield connection
+    finally:
+        engine.dispose()
+
+
+class MigrationRun:
+    """One online run on `connection`: Alembic's callback, and the guard around the run."""
+
+    def __init__(self, connection: Connection, env: settings.Env) -> None:
+        self.connection = connection
+        self.env = env
+        self.timeouts = settings.timeouts(env)
+        self.progress: Progress | None = None
+
+    def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        """Alembic's callback, inside the revision's transaction: write its log row."""
+        if self.progress is None or step.is_stamp:
+            return  # a stamp runs no revision code; only migrations are logged
+        audit.record(ctx.connection, step, self.progress.advanced(step))
+
+    @contextmanager
+    def guarded(self, environment: EnvironmentContext) -> Iterator[None]:
+        """Around `run_migrations()`: lock, timeouts, log, and one-line failures."""
+        migration_context = environment.get_context()
+        if migration_context.opts.get("dont_mutate"):
+            yield  # `current` only reads: no lock to wait for, no bookkeeping written
+            return
+        # A connection handed in inside a transaction belongs to the caller: run in it,
+        # never commit it.
+        owned = not self.connection.in_transaction()
+        with migration_lock(self.connection, commit=owned):
+            start = self._prepare(migration_context)
+            if owned:
+                self.connection.commit()
+            self.progress = Progress(environment, start)
+            try:
+                yield
+            except (Exception, KeyboardInterrupt) as exc:
+                explained = self._explain(exc, owned=owned)
+                if explained is exc:
+                    raise
+                raise explained from exc
+
+    def _prepare(self, migration_context: Any) -> tuple[str, ...]:
+        """The session's timeouts and dead-client check; the migration log, created if
+        new and checked against the revision files. Returns where the database is."""
+        for statement in self.timeouts.sql():
+            self.connection.exec_driver_sql(statement)
+        self.connection.execute(
+            text(interrupt.CHECK_INTERVAL_SQL), {"interval": interrupt.CHECK_INTERVAL}
+        )
+        audit.ensure_table(self.connection)
+        heads = migration_context.get_current_heads()
+        if heads:
+            applied = migration_context.script.iterate_revisions(heads, "base")
+            audit.verify_unedited(self.connection, applied, self.env)
+        return tuple(heads)
+
+    def _explain(self, exc: BaseException, *, owned: bool) -> BaseException:
+        """The one-line error for `exc`, or `exc` itself when no revision was running."""
+        if isinstance(exc, CommandError | RevisionError):
+            return exc  # Alembic refused before any revision ran (unknown REV, two heads)
+        step = self.progress.running() if self.progress else None
+        if step is None:
+            return exc
+        return failures.explain(
+            exc,
+            step,
+            timeouts=self.timeouts,
+            interrupted=interrupt.received(),
+            connection=self.connection if owned else None,
+        )

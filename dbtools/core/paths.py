@@ -1,0 +1,16 @@
+"""Where things are in the repository, and the Alembic configuration that points at them."""
+
+from pathlib import Path
+
+from alembic.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENV_FILE = REPO_ROOT / ".env"
+ALEMBIC_INI = REPO_ROOT / "alembic.ini"
+MIGRATIONS = REPO_ROOT / "migrations"
+VERSIONS = MIGRATIONS / "versions"
+
+
+def alembic_config(**kwargs: object) -> Config:
+    """Alembic's configuration for this repository (`alembic.ini`, no database URL in it)."""
+    return Config(str(ALEMBIC_INI), **kwargs)  # type: ignore[arg-type]

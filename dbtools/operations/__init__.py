@@ -1,0 +1,1 @@
+"""Operations of this repository that revisions call through `op` (registered on import)."""

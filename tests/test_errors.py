@@ -90,7 +90,7 @@ CASES = [
         None,
         {"MIGRATION_LOCK_TIMEOUT": "soon"},
         ["upgrade"],
-        "MIGRATION_LOCK_TIMEOUT must be a duration such as 500ms, 5s or 10min, got 'soon'",
+        "MIGRATION_LOCK_TIMEOUT must be a duration such as 500ms, 5s, 10min or 2h, got 'soon'",
     ),
     (
         "bad-statement-timeout",

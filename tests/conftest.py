@@ -14,7 +14,8 @@ from tests.pg import fresh_database, require_passwords, start_test_server, url_s
 
 # The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).
 # tests.figures: what the reliability tests measured, printed at the end of the run.
-pytest_plugins = ["schema.pytest_plugin", "tests.figures"]
+# pytester: a service's suite using the plugin, run as a service would run it.
+pytest_plugins = ["schema.pytest_plugin", "tests.figures", "pytester"]
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-import schema
+from dbtools.core.bookkeeping import QUALIFIED_LOG
+from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
-from tests.repo_copy import copy_repo
+from dbtools.review.autogen_options import compare_options
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     FIRST,
     HEAD,
@@ -58,6 +60,24 @@ def test_each_revision_is_logged_with_role_duration_and_checksum(database_url, e
         assert checksum == digest
         assert description
     assert versions(engine) == [FIRST]
+
+
+def test_each_logged_duration_is_that_revision_s_own(tmp_path, database_url, engine):
+    # A revision that takes a known second, after the real chain: its row shows that
+    # second, and the revisions before it do not (each step is timed on its own).
+    repo = copy_repo(tmp_path)
+    head = script_directory().get_current_head()
+    write_revision(repo, "5e5e5e5e5e5e", head, "Sleep.", 'op.execute("SELECT pg_sleep(1)")')
+    assert run(repo, ["upgrade", "head"], cli_env(database_url)).returncode == 0
+    with engine.connect() as conn:
+        durations = dict(
+            conn.execute(
+                text("SELECT revision, duration_ms FROM migration_audit.migration_log")
+            ).all()
+        )
+    slow = durations.pop("5e5e5e5e5e5e")
+    assert 1000 <= slow < 10_000
+    assert durations and all(ms < 1000 for ms in durations.values()), durations
 
 
 def test_an_edited_applied_revision_is_refused_until_accepted(tmp_path, database_url, engine):
@@ -106,8 +126,17 @@ def test_make_audit_prints_the_history(database_url):
 def test_autogenerate_and_offline_sql_ignore_the_log(database_url, engine):
     env = cli_env(database_url)
     assert run(REPO_ROOT, ["upgrade", "head"], env).returncode == 0
+    # Every schema is compared (not only `public`, where the log is not), with the options
+    # env.py gives autogenerate: the log's schema and table are skipped, nothing else is.
+    options = {**compare_options(), "include_schemas": True}
+    metadata = options.pop("target_metadata")
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+        found = compare_metadata(MigrationContext.configure(conn, opts=options), metadata)
+        assert found == []
+        unfiltered = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_schemas": True}), metadata
+        )
+    assert [d[1].fullname for d in unfiltered if d[0] == "remove_table"] == [QUALIFIED_LOG]
     offline = run(REPO_ROOT, ["sql"], env)
     assert offline.returncode == 0
     assert "migration_audit" not in offline.stdout

@@ -22,6 +22,7 @@ from tests.runs import (
     run,
     start,
     versions,
+    wait_for,
 )
 
 PARALLEL_RUNS = 8
@@ -30,16 +31,29 @@ TOOLS = ("make", "alembic", "dbtools", "alembic")  # make upgrade runs `python -
 
 def test_eight_parallel_upgrades_apply_each_revision_once(database_url, engine: Engine, figure):
     env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT="5s")
-    started = time.monotonic()
-    runs = [
-        start(REPO_ROOT, ["upgrade", "head"], env, tool=TOOLS[i % len(TOOLS)])
-        for i in range(PARALLEL_RUNS)
-    ]
+    # The test holds the migration lock while the runs start, so every one of them must
+    # find it taken and wait: all eight are queued on the lock at the same moment.
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        started = time.monotonic()
+        runs = [
+            start(REPO_ROOT, ["upgrade", "head"], env, tool=TOOLS[i % len(TOOLS)])
+            for i in range(PARALLEL_RUNS)
+        ]
+        wait_for(
+            engine,
+            "SELECT count(*) = :n FROM pg_stat_activity "
+            "WHERE application_name = 'schema-migrations'",
+            n=PARALLEL_RUNS,
+        )
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        holder.commit()
     results = [(p.wait(timeout=300), *p.communicate()) for p in runs]
     elapsed = time.monotonic() - started
 
     assert [rc for rc, _, _ in results] == [0] * PARALLEL_RUNS, [err for _, _, err in results]
     waited = sum("Waiting for another migration run" in err for _, _, err in results)
+    assert waited == PARALLEL_RUNS
     assert versions(engine) == [HEAD]
     assert log_rows(engine) == [("upgrade", FIRST), ("upgrade", HEAD)]
     assert columns(engine, "users") == ["id", "name", "email", "age"]

@@ -1,14 +1,17 @@
 """Test databases cloned from a template: at head, identical to the migrations' result,
 and independent of one another."""
 
-from sqlalchemy import Engine, text
+import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 import schema
 from dbtools.core.catalog import differences
+from dbtools.core.paths import REPO_ROOT
 from schema import testing
+from schema.pytest_plugin import SERVER_URL_VARIABLE
 from tests.migrate import migrate_to
-from tests.pg import catalog, column, fresh_database
+from tests.pg import catalog, column, fresh_database, url_string
 from tests.pg import versions as version_rows
 
 
@@ -36,28 +39,34 @@ def test_the_template_is_built_once_and_two_clones_are_independent(server_url: U
     testing.drop_database(server_url.set(database="after_clones"))
 
 
-# The pytest plugin: two tests, each writing to its database. Whichever runs second
-# would see the other's row and table if the databases were shared.
-_seen: list[str] = []
+# The pytest plugin, as a service's suite uses it: two tests, each writing to its database
+# and checking it found it empty. Whichever runs second would see the other's row and
+# table if the databases were shared, whatever the order.
+_SERVICE_TESTS = """
+from sqlalchemy import text
+import schema
 
-
-def _write_and_check(engine: Engine) -> None:
-    with engine.begin() as conn:
+def test_one(schema_engine):
+    with schema_engine.begin() as conn:
         assert conn.execute(text("SELECT to_regclass('probe') IS NULL")).scalar_one()
-        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
         conn.execute(text("CREATE TABLE probe (x int)"))
-        conn.execute(text("INSERT INTO users (email) VALUES ('someone@example.org')"))
-        _seen.append(conn.execute(text("SELECT current_database()")).scalar_one())
-    assert schema.check_revision(engine).at_head
+    assert schema.check_revision(schema_engine).at_head
+
+test_two = test_one
+"""
 
 
-def test_plugin_gives_a_database_at_head(schema_engine: Engine):
-    _write_and_check(schema_engine)
-
-
-def test_plugin_gives_another_database_at_head(schema_engine: Engine):
-    _write_and_check(schema_engine)
-    assert len(set(_seen)) == len(_seen)
+def test_plugin_gives_each_test_its_own_database_at_head(
+    pytester: pytest.Pytester, server_url: URL, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(SERVER_URL_VARIABLE, url_string(server_url))
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # the suite runs in a folder of its own
+    pytester.makeconftest('pytest_plugins = ["schema.pytest_plugin"]\n')
+    pytester.makepyfile(test_service=_SERVICE_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
+    result.assert_outcomes(passed=2)
+    leftovers = column(server_url, r"SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'")
+    assert leftovers == []  # each test's database was dropped after it
 
 
 def emails(url: URL) -> list[str]:

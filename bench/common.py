@@ -18,6 +18,7 @@ import schema
 from dbtools import devserver
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
+from schema import testing
 
 FIGURES = ("stall", "chain", "noop", "testcost")
 
@@ -153,13 +154,11 @@ class Server:
 
     def create(self, name: str, template: str | None = None, strategy: str | None = None) -> str:
         """A new database; a copy of `template` when given (STRATEGY as PostgreSQL names it)."""
-        clause = f' TEMPLATE "{template}"' if template else ""
-        clause += f" STRATEGY {strategy}" if strategy else ""
-        self.execute(f'CREATE DATABASE "{name}"{clause}')
+        testing.create_database(self.url, name=name, template=template, strategy=strategy)
         return name
 
     def drop(self, name: str) -> None:
-        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        testing.drop_database(self.url_for(name))
 
     def psql_file(self, database: str, path: Path) -> None:
         run(

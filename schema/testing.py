@@ -73,16 +73,23 @@ def create_database(
     name: str | None = None,
     prefix: str = "test",
     template: str | None = None,
+    owner: str | None = None,
+    strategy: str | None = None,
 ) -> URL:
     """A new database on `server_url`'s server (empty, or a copy of `template`); its URL.
 
     The one way this repository makes a database: the package's test helpers, the
-    repository's own suite, its tooling and its benchmarks all come here.
+    repository's own suite, its tooling and its benchmarks all come here. `strategy` is
+    PostgreSQL's copy strategy for a template (WAL_LOG, FILE_COPY).
     """
     server = normalise_url(server_url)
     name = name or f"{prefix}_{uuid.uuid4().hex[:16]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    _run_admin(server, f'CREATE DATABASE "{name}"{copy}')
+    clauses = [
+        f'TEMPLATE "{template}"' if template else "",
+        f'OWNER "{owner}"' if owner else "",
+        f"STRATEGY {strategy}" if strategy else "",
+    ]
+    _run_admin(server, " ".join([f'CREATE DATABASE "{name}"', *filter(None, clauses)]))
     return server.set(database=name)
 
 
@@ -136,16 +143,13 @@ def _exists(admin: Engine, name: str) -> bool:
 
 
 def _build(admin: Engine, server: URL, name: str) -> None:
-    building = f"{name}_build_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{building}"'))
+    building = create_database(server, name=f"{name}_build_{uuid.uuid4().hex[:8]}")
     try:
-        _load(server.set(database=building))
+        _load(building)
         with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
+            conn.execute(text(f'ALTER DATABASE "{building.database}" RENAME TO "{name}"'))
     except Exception:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)'))
+        drop_database(building)
         if not _exists(admin, name):  # another process may have won the race
             raise
 

@@ -8,9 +8,8 @@ existing server instead, on which it creates and drops databases.
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -20,7 +19,7 @@ import schema
 from dbtools import devserver
 from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
-from schema.testing import drop_database
+from schema.testing import create_database, empty_database
 
 
 def start_test_server(data_dir: Path) -> URL:
@@ -36,24 +35,9 @@ def admin_engine(server_url: URL) -> Engine:
     return schema.make_engine(server_url, isolation_level="AUTOCOMMIT")
 
 
-def create_database(server_url: URL, prefix: str = "t") -> URL:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    engine = admin_engine(server_url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return server_url.set(database=name)
-
-
-@contextmanager
-def fresh_database(server_url: URL) -> Iterator[URL]:
-    url = create_database(server_url)
-    try:
-        yield url
-    finally:
-        drop_database(url)
+def fresh_database(server_url: URL) -> AbstractContextManager[URL]:
+    """A new, empty database for the block, dropped afterwards."""
+    return empty_database(server_url, prefix="t")
 
 
 def url_string(url: URL) -> str:
@@ -109,9 +93,9 @@ def create_password_role(server_url: URL, name: str, password: str) -> None:
         with engine.connect() as conn:
             quoted = password.replace("'", "''")
             conn.execute(text(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{quoted}'"))
-            conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
     finally:
         engine.dispose()
+    create_database(server_url, name=name, owner=name)
 
 
 def query(url: URL, sql: str) -> list[tuple]:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from dbtools.core.paths import REPO_ROOT
+from schema.testing import create_database, drop_database
 from tests.pg import admin_engine
 from tests.runs import FIRST, HEAD, cli_env, columns, engine_for, log_rows, run, versions
 
@@ -30,7 +31,7 @@ def owner_url(server_url):
                 "NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
             )
         )
-        conn.execute(text(f'CREATE DATABASE "{database}" OWNER {role}'))
+    create_database(server_url, name=database, owner=role)
     db_admin = admin_engine(server_url.set(database=database))
     with db_admin.connect() as conn:
         conn.execute(text(f"ALTER SCHEMA public OWNER TO {role}"))  # PG 15+ does it already
@@ -38,8 +39,8 @@ def owner_url(server_url):
     try:
         yield server_url.set(database=database, username=role, password=OWNER_PASSWORD)
     finally:
+        drop_database(server_url.set(database=database))
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
             conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
         admin.dispose()
 

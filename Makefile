@@ -12,6 +12,7 @@ FROM ?=
 TO ?=
 m ?=
 TEST_POSTGRES_VERSIONS ?= 16 18
+TEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
@@ -65,8 +66,8 @@ db-reset: db-stop ## stop the development server and delete its data
 psql: $(STAMP) ## open psql on the configured database
 	@$(RUN) psql
 
-test: $(STAMP) ## the whole suite, starting its own PostgreSQL
-	@$(BIN)/python -m pytest
+test: $(STAMP) ## the whole suite, starting its own PostgreSQL (TEST_WORKERS parallel, default one per core)
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrations/HEAD, ...)
 	@$(RUN) generate
@@ -88,5 +89,5 @@ audit: $(STAMP) ## the migration log of the configured database (who applied wha
 
 test-matrix: $(STAMP) ## the whole suite on each supported PostgreSQL (16, 18)
 	@for v in $(TEST_POSTGRES_VERSIONS); do \
-		echo "== PostgreSQL $$v"; TEST_POSTGRES_VERSION=$$v $(BIN)/python -m pytest -q || exit 1; \
+		echo "== PostgreSQL $$v"; TEST_POSTGRES_VERSION=$$v $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup || exit 1; \
 	done

@@ -6,8 +6,10 @@ migration log has one row per revision), the version table holds the single head
 upgrade and a downgrade racing each other end in one of the two serial outcomes.
 """
 
+import subprocess
 import time
 
+import pytest
 from sqlalchemy import Engine, text
 
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
@@ -18,41 +20,54 @@ from tests.runs import (
     HEAD,
     cli_env,
     columns,
+    command,
     log_rows,
     run,
     start,
     versions,
-    wait_for,
 )
 
+# Timings matter here: these modules share one worker, never running beside each other.
+pytestmark = pytest.mark.xdist_group("timing")
+
 PARALLEL_RUNS = 8
+WAITING = "Waiting for another migration run"
 TOOLS = ("make", "alembic", "dbtools", "alembic")  # make upgrade runs `python -m dbtools`
 
 
-def test_eight_parallel_upgrades_apply_each_revision_once(database_url, engine: Engine, figure):
+def test_eight_parallel_upgrades_apply_each_revision_once(
+    tmp_path, database_url, engine: Engine, figure
+):
     env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT="5s")
-    # The test holds the migration lock while the runs start, so every one of them must
-    # find it taken and wait: all eight are queued on the lock at the same moment.
+    logs = [tmp_path / f"run{i}.log" for i in range(PARALLEL_RUNS)]
+    # The test holds the migration lock until every run has said it is waiting for it,
+    # so all eight are queued on the lock at the same moment.
     with engine.connect() as holder:
         holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
         started = time.monotonic()
         runs = [
-            start(REPO_ROOT, ["upgrade", "head"], env, tool=TOOLS[i % len(TOOLS)])
-            for i in range(PARALLEL_RUNS)
+            subprocess.Popen(
+                command(["upgrade", "head"], TOOLS[i % len(TOOLS)]),
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log.open("w"),
+            )
+            for i, log in enumerate(logs)
         ]
-        wait_for(
-            engine,
-            "SELECT count(*) = :n FROM pg_stat_activity "
-            "WHERE application_name = 'schema-migrations'",
-            n=PARALLEL_RUNS,
-        )
+        deadline = time.monotonic() + 120
+        while not all(WAITING in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, [log.read_text()[-300:] for log in logs]
+            time.sleep(0.1)
         holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
         holder.commit()
-    results = [(p.wait(timeout=300), *p.communicate()) for p in runs]
+    results = [
+        (p.wait(timeout=300), "", log.read_text()) for p, log in zip(runs, logs, strict=True)
+    ]
     elapsed = time.monotonic() - started
 
     assert [rc for rc, _, _ in results] == [0] * PARALLEL_RUNS, [err for _, _, err in results]
-    waited = sum("Waiting for another migration run" in err for _, _, err in results)
+    waited = sum(WAITING in err for _, _, err in results)
     assert waited == PARALLEL_RUNS
     assert versions(engine) == [HEAD]
     assert log_rows(engine) == [("upgrade", FIRST), ("upgrade", HEAD)]

@@ -27,6 +27,9 @@ from tests.runs import (
     wait_for,
 )
 
+# Timings matter here: these modules share one worker, never running beside each other.
+pytestmark = pytest.mark.xdist_group("timing")
+
 SLOW = "d4d4d4d4d4d4"
 SLEEPING = """
 SELECT count(*) > 0 FROM pg_stat_activity

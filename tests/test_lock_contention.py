@@ -27,6 +27,9 @@ from tests.runs import (
     wait_for,
 )
 
+# Timings matter here: these modules share one worker, never running beside each other.
+pytestmark = pytest.mark.xdist_group("timing")
+
 LOCK_TIMEOUT_S = 2
 TAGS, NICKNAME = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
 

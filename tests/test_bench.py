@@ -19,6 +19,9 @@ from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
 from tests.pg import fresh_database
 
+# One worker runs the module, so the tiny bench runs once.
+pytestmark = pytest.mark.xdist_group("bench")
+
 SECTIONS = [
     "## Machine",
     "## Goals",

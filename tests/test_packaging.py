@@ -16,6 +16,9 @@ from schema._revision import HEAD_REVISION, REVISIONS
 from tests.migrate import migrate_to
 from tests.pg import column, fresh_database, url_string
 
+# One worker runs the module, so the package is built and installed once.
+pytestmark = pytest.mark.xdist_group("packaging")
+
 _IGNORED = shutil.ignore_patterns(
     ".venv", ".git", ".pgdata", "__pycache__", "build", "dist", "*.egg-info", ".*_cache"
 )

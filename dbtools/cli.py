@@ -14,15 +14,19 @@ from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 import schema
 from dbtools import audit, devserver, failures, review
 from dbtools import config as settings
+from dbtools.apply import consent
+from dbtools.apply.checkout import require_known
 from dbtools.errors import UserError
 from dbtools.failures import InterruptedRun
 from dbtools.retry import with_lock_retries
@@ -40,8 +44,26 @@ def cmd_upgrade(args: argparse.Namespace) -> None:
 
 
 def cmd_downgrade(args: argparse.Namespace) -> None:
+    target = args.rev or "-1"
     with explained_revision_argument():
-        command.downgrade(alembic_config(), args.rev or "-1")
+        if not consent.given(settings.settings()):
+            require_consent(target)
+        command.downgrade(alembic_config(), target)
+
+
+def require_consent(target: str) -> None:
+    """Refuse a downgrade to `target` that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
+    engine = schema.make_engine(settings.database_url(), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            require_known(MigrationContext.configure(connection).get_current_heads(), scripts())
+            consent.check_downgrade(connection, alembic_config().config_file_name, target)
+    finally:
+        engine.dispose()
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
 
 
 @contextmanager
@@ -136,8 +158,10 @@ def cmd_db_stop(_args: argparse.Namespace) -> None:
 def cmd_psql(_args: argparse.Namespace) -> None:
     url = settings.database_url()
     # The password goes through the environment, not argv, which `ps` shows to everyone.
-    libpq_url = url.set(drivername="postgresql")._replace(password=None).render_as_string()
-    env = {**os.environ, "PGPASSWORD": url.password} if url.password else dict(os.environ)
+    password = url.password or url.query.get("password")
+    shown = url.difference_update_query(["password"]).set(drivername="postgresql")
+    libpq_url = shown._replace(password=None).render_as_string()
+    env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
     psql = devserver.bin_dir(devserver.postgres_version()) / "psql"
     os.execve(psql, [str(psql), libpq_url], env)
 
@@ -215,11 +239,8 @@ def describe(exc: BaseException) -> str:
     else:
         text_ = f"{exc.__class__.__name__}: {exc}"
     text_ = " ".join(text_.split())
-    try:
-        url = settings.configured_url()
-    except UserError:
-        url = None
-    return settings.mask_secret(text_, url or os.environ.get("DATABASE_URL"))
+    # The URLs already read, never a fresh read of .env: that may be what failed.
+    return settings.mask_secret(text_, *settings.given_urls())
 
 
 def _is_connect_error(exc: OperationalError) -> bool:

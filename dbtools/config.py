@@ -1,16 +1,19 @@
 """Where the migrations connect, and with which timeouts.
 
 Settings come from the process environment first, then from `.env` in the repository
-root. They are read when a function here is called, never at import.
+root. They are read when a function here is first called, never at import, and `.env` is
+read once per process: the error handler must never fail again on the same file.
 """
 
+import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from sqlalchemy.engine import URL
 
 from dbtools.errors import UserError
@@ -25,10 +28,63 @@ _INTERVAL = re.compile(r"^\d+\s*(ms|s|min|h)?$")
 _TRUE = {"1", "true", "yes", "on"}
 
 
+# Query parameters libpq reads as secrets: masked wherever a URL is shown.
+SECRET_QUERY_KEYS = ("password", "sslpassword")
+
+_read_files: dict[Path, dict[str, str]] = {}
+
+
 def settings() -> dict[str, str]:
     """`.env` values overlaid by the process environment (the environment wins)."""
-    from_file = {k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None}
-    return {**from_file, **os.environ}
+    return {**dotenv_file(ENV_FILE), **os.environ}
+
+
+def dotenv_file(path: Path) -> dict[str, str]:
+    """The values `path` sets, read once per process; {} when it does not exist.
+
+    Values are taken literally (`$` in a password stays). A file that cannot be read or
+    decoded, or a line that cannot be parsed, is a `UserError` naming the line, never
+    its value: a skipped line would silently change where migrations run.
+    """
+    if path not in _read_files:
+        _read_files[path] = _read_dotenv(path)
+    return _read_files[path]
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"{path.name} cannot be read ({reason}): fix its permissions") from None
+    except UnicodeDecodeError as exc:
+        line = text_line(path.read_bytes(), exc.start)
+        raise UserError(f"{path.name} is not UTF-8 text (line {line}): save it as UTF-8") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise UserError(
+                f"{path.name} line {binding.original.line} cannot be parsed (an unbalanced quote "
+                "or a line that is not NAME=value): fix that line; nothing was run"
+            )
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def given_urls() -> list[str]:
+    """Every DATABASE_URL this process was given, as written, for masking errors.
+
+    Reads nothing: `.env` counts only if it was already read.
+    """
+    found = [os.environ.get("DATABASE_URL", "")]
+    found += [values.get("DATABASE_URL", "") for values in _read_files.values()]
+    return [url for url in found if url]
+
+
+def text_line(data: bytes, offset: int) -> int:
+    """The 1-based line number of byte `offset` in `data`."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def is_ci(env: dict[str, str]) -> bool:
@@ -67,32 +123,54 @@ def database_url(env: dict[str, str] | None = None) -> URL:
 
 
 def masked(url: URL) -> str:
-    """The URL as it may be shown: the password replaced by ***."""
-    return url.render_as_string(hide_password=True)
+    """The URL as it may be shown: every password (user info, query) replaced by ***."""
+    hidden = {k: "***" for k in SECRET_QUERY_KEYS if k in url.query}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
-def mask_secret(text: str, url: URL | str | None) -> str:
-    """`text` with any form of the URL's password removed."""
-    if url is None:
-        return text
-    if isinstance(url, str):
-        password = _raw_password(url)
-        secrets = {password} if password else set()
-    else:
-        secrets = {url.password} if url.password else set()
+def mask_secret(text: str, *urls: URL | str | None) -> str:
+    """`text` with every form of every password the URLs carry replaced by ***."""
+    secrets: set[str] = set()
+    for url in urls:
+        secrets |= url_secrets(url)
     for secret in list(secrets):
-        secrets.add(quote(secret, safe=""))
+        secrets |= {quote(secret, safe=""), quote_plus(secret, safe=""), repr(secret)[1:-1]}
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
 
-def _raw_password(url: str) -> str | None:
-    """The password part of a URL string, found without parsing it as a database URL."""
-    match = re.match(r"^[^:/]*://[^:@/]*:([^@]*)@", url)
-    if not match or not match.group(1):
-        return None
-    return unquote(match.group(1))
+def url_secrets(url: URL | str | None) -> set[str]:
+    """The passwords `url` carries: its user info and its password query parameters."""
+    if url is None:
+        return set()
+    if isinstance(url, URL):
+        found = {url.password} if url.password else set()
+        for key in SECRET_QUERY_KEYS:
+            value = url.query.get(key)
+            found |= {value} if isinstance(value, str) else set(value or ())
+        return {s for s in found if s}
+    return _raw_secrets(url)
+
+
+def _raw_secrets(url: str) -> set[str]:
+    """Every password-like part of a URL string, found without trusting its structure.
+
+    A careless URL (an unencoded `@`, `#` or `/` in the password) may be split anywhere,
+    so both the widest reading (up to the last `@`) and the narrowest are masked.
+    """
+    rest = url.split("://", 1)[1] if "://" in url else url
+    found: set[str] = set()
+    if "@" in rest:
+        userinfo = rest.rsplit("@", 1)[0]
+        if ":" in userinfo:
+            widest = userinfo.split(":", 1)[1]
+            found |= {widest, unquote(widest), *widest.split("@")}
+    _, _, query = rest.rpartition("?")
+    for key, value in parse_qsl(query, keep_blank_values=False):
+        if key.lower() in SECRET_QUERY_KEYS:
+            found |= {value, unquote_plus(value)}
+    return {s for s in found if s}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from dbtools import audit, failures, interrupt
+from dbtools.apply import ownership
 from dbtools.config import Timeouts
 
 
@@ -24,20 +25,32 @@ class RunTracker:
         self.timeouts = timeouts
         self.step: Any = None  # the RevisionStep running now, if any
         self._started = time.monotonic()
+        self._foreign: list[ownership.Foreign] = []
 
     def prepare(self, migration_context: Any) -> None:
-        """Before the first revision: the session's timeouts and dead-client check; the
-        migration log, created if new and checked against the revision files."""
+        """Before the first revision, reading only (a run with nothing to do needs no more
+        than CONNECT and SELECT): the session's timeouts and dead-client check; who owns
+        the bookkeeping; the migration log checked against the revision files, if the log
+        can be trusted."""
         for statement in self.timeouts.sql():
             self.connection.exec_driver_sql(statement)
         self.connection.execute(
             text(interrupt.CHECK_INTERVAL_SQL), {"interval": interrupt.CHECK_INTERVAL}
         )
-        audit.ensure_table(self.connection)
+        version_table = migration_context.version_table
+        self._foreign = ownership.foreign_objects(self.connection, version_table)
         heads = migration_context.get_current_heads()
-        if heads:
+        if heads and not self._foreign:
             applied = migration_context.script.iterate_revisions(heads, "base")
             audit.verify_unedited(self.connection, applied)
+
+    def before_first_step(self) -> None:
+        """Once it is known that something will run: refuse foreign bookkeeping, then create
+        the log if new. Runs in the transaction of the first revision (Alembic's version
+        table is created there too), so a first run that fails leaves no bookkeeping."""
+        if self._foreign:
+            raise ownership.refusal(self._foreign)
+        audit.ensure_table(self.connection)
 
     def follow(self, migration_context: Any) -> None:
         """Wrap the context's step iterator (`_migrations_fn`, set from the command)."""
@@ -47,7 +60,9 @@ class RunTracker:
 
     def _tracked(self, steps: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
         def tracked(heads: Any, ctx: Any) -> Iterator[Any]:
-            for step in steps(heads, ctx):
+            for index, step in enumerate(steps(heads, ctx)):
+                if index == 0:
+                    self.before_first_step()
                 self.step, self._started = step, time.monotonic()
                 yield step
             self.step = None

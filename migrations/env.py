@@ -23,6 +23,7 @@ from dbtools import (
     waivers,  # noqa: F401  (registers op.waive_lint for the revisions)
 )
 from dbtools import config as settings
+from dbtools.apply.checkout import require_known
 from dbtools.locking import migration_lock
 from dbtools.offline import RevisionBlocks, revision_messages
 from dbtools.tracking import RunTracker
@@ -106,6 +107,7 @@ def migrate(connection: Connection) -> None:
     context.configure(
         connection=connection, on_version_apply=tracker.on_version_apply, **shared_options()
     )
+    require_known(context.get_context().get_current_heads(), context.script)
     if context.get_context().opts.get("dont_mutate"):
         # `current` only reads: no lock to wait for, no bookkeeping written.
         with context.begin_transaction():

@@ -1,0 +1,1 @@
+"""Upgrade and downgrade at run time: lock, bookkeeping, consent, explaining failures."""

@@ -1,0 +1,160 @@
+"""Destruction needs consent: a downgrade that would drop a table, column or type that
+holds data is refused unless ALLOW_DATA_LOSS=1.
+
+`make downgrade REV=base` on a database with rows used to drop every table and exit 0,
+with CI=true too. Parametrised over the chain: each revision's downgrade is tried with a
+row in every table, once with every column filled and once with the nullable ones NULL
+(a column of NULLs holds nothing). What it would drop is read from the catalog before
+and after the revision, never from a list here.
+"""
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from dbtools.config import REPO_ROOT
+from tests.runs import cli_env, error_line, run, state, versions
+
+CHAIN = list(
+    reversed(
+        list(ScriptDirectory.from_config(Config(str(REPO_ROOT / "alembic.ini"))).walk_revisions())
+    )
+)
+
+
+def columns(engine) -> dict[str, set[str]]:
+    """table -> its columns, in public, bookkeeping aside."""
+    inspector = sa.inspect(engine)
+    tables = [t for t in inspector.get_table_names() if t != "alembic_version"]
+    return {t: {c["name"] for c in inspector.get_columns(t)} for t in tables}
+
+
+def sample(column: sa.Column) -> object:
+    """A value of the column's type (one row per table: uniqueness holds)."""
+    python_type = getattr(column.type, "enums", None)
+    if python_type:
+        return python_type[0]
+    kind = column.type.python_type
+    length = getattr(column.type, "length", None) or 8
+    return {
+        int: 1,
+        str: "x" * min(length, 8),
+        bool: True,
+        float: 1.0,
+        datetime: datetime.now(UTC),
+    }.get(kind)
+
+
+def fill(engine, nullable_null: bool) -> None:
+    """One row in every table; nullable columns NULL when `nullable_null`."""
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            row = {
+                c.name: None if (c.nullable and nullable_null) else sample(c)
+                for c in table.columns
+                if not (
+                    c.server_default is not None
+                    or c.identity is not None
+                    or c.autoincrement is True
+                )
+            }
+            conn.execute(table.insert().values(**row))
+
+
+@pytest.mark.parametrize("nullable_null", [False, True], ids=["filled", "nulls"])
+@pytest.mark.parametrize("script", CHAIN, ids=[s.revision for s in CHAIN])
+def test_a_downgrade_that_drops_data_needs_consent(script, nullable_null, database_url, engine):
+    env = cli_env(database_url)
+    parent = script.down_revision or "base"
+    assert run(REPO_ROOT, ["upgrade", script.revision], env).returncode == 0
+    at_revision = columns(engine)
+    assert run(REPO_ROOT, ["downgrade", "-1"], {**env, "ALLOW_DATA_LOSS": "1"}).returncode == 0
+    at_parent = columns(engine)
+    assert run(REPO_ROOT, ["upgrade", script.revision], env).returncode == 0
+    fill(engine, nullable_null)
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    expected = [f"table {t} (1 row)" for t in at_revision if t not in at_parent]
+    expected += [
+        f"column {t}.{c} (1 value)"
+        for t in at_revision
+        if t in at_parent
+        for c in sorted(at_revision[t] - at_parent[t])
+        if not (nullable_null and reflected.tables[t].columns[c].nullable)
+    ]
+    before = state(engine)
+
+    refused = run(REPO_ROOT, ["downgrade", "-1"], {**env, "CI": "true"})
+
+    if not expected:
+        assert refused.returncode == 0, refused.stderr
+        assert versions(engine) == ([] if parent == "base" else [parent])
+        return
+    assert refused.returncode == 1
+    line = error_line(refused.stderr)
+    assert line.startswith("error: downgrading to -1 would drop data: "), line
+    for loss in expected:
+        assert loss in line, line
+    assert "set ALLOW_DATA_LOSS=1 to drop it anyway" in line
+    assert state(engine) == before
+
+    allowed = run(REPO_ROOT, ["downgrade", "-1"], {**env, "ALLOW_DATA_LOSS": "1"})
+
+    assert allowed.returncode == 0, allowed.stderr
+    assert columns(engine) == at_parent
+
+
+def test_downgrade_to_base_of_empty_tables_needs_no_consent(database_url, engine):
+    env = cli_env(database_url, CI="true")
+    assert run(REPO_ROOT, ["upgrade", "head"], env).returncode == 0
+
+    result = run(REPO_ROOT, ["downgrade", "base"], env)
+
+    assert result.returncode == 0, result.stderr
+    assert versions(engine) == [] and columns(engine) == {}
+
+
+def test_downgrade_to_base_with_rows_names_every_table(database_url, engine):
+    env = cli_env(database_url, CI="true")
+    assert run(REPO_ROOT, ["upgrade", "head"], env).returncode == 0
+    fill(engine, nullable_null=False)
+    before = state(engine)
+
+    result = run(REPO_ROOT, ["downgrade", "base"], env)
+
+    assert result.returncode == 1
+    line = error_line(result.stderr)
+    for table in columns(engine):
+        assert f"table {table} (1 row)" in line, line
+    assert state(engine) == before
+
+
+def test_offline_downgrade_sql_is_not_checked(tmp_path):
+    head, first = CHAIN[-1].revision, CHAIN[0].revision
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(REPO_ROOT / "alembic.ini"),
+            "downgrade",
+            f"{head}:base",
+            "--sql",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env("postgresql://u:p@127.0.0.1:1/x"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"downgrade {first} -> " in result.stdout

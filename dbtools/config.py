@@ -124,8 +124,10 @@ def database_url(env: dict[str, str] | None = None) -> URL:
 
 def masked(url: URL) -> str:
     """The URL as it may be shown: every password (user info, query) replaced by ***."""
-    hidden = {k: "***" for k in SECRET_QUERY_KEYS if k in url.query}
-    return url.update_query_dict(hidden).render_as_string(hide_password=True)
+    # A placeholder that survives the URL's percent-encoding, then shown as ***.
+    hidden = {k: "MASKED" for k in SECRET_QUERY_KEYS if k in url.query}
+    shown = url.update_query_dict(hidden).render_as_string(hide_password=True)
+    return re.sub(rf"\b({'|'.join(SECRET_QUERY_KEYS)})=MASKED\b", r"\1=***", shown)
 
 
 def mask_secret(text: str, *urls: URL | str | None) -> str:

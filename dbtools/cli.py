@@ -238,9 +238,9 @@ def describe(exc: BaseException) -> str:
         text_ = f"database error: {exc}"
     else:
         text_ = f"{exc.__class__.__name__}: {exc}"
-    text_ = " ".join(text_.split())
-    # The URLs already read, never a fresh read of .env: that may be what failed.
-    return settings.mask_secret(text_, *settings.given_urls())
+    # Masked before the whitespace is folded, or a password with two spaces would not be
+    # found; the URLs already read, never a fresh read of .env (that may be what failed).
+    return " ".join(settings.mask_secret(text_, *settings.given_urls()).split())
 
 
 def _is_connect_error(exc: OperationalError) -> bool:

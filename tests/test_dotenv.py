@@ -8,6 +8,7 @@ server named in the process environment, which must stay untouched.
 """
 
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -69,7 +70,10 @@ def test_dotenv_values_are_taken_literally(tmp_path, server_url):
     password = "pa$word${X}$(id)"
     create_password_role(server_url, name, password)
     url = server_url.set(username=name, password=password, database=name)
-    root = with_dotenv(tmp_path, f"DATABASE_URL={url_string(url)}\n".encode())
+    # Written as a user would: `$`, `{`, `(` need no percent-encoding in a URL.
+    written = url_string(url).replace(quote(password, safe=""), password)
+    assert password in written
+    root = with_dotenv(tmp_path, f"DATABASE_URL={written}\n".encode())
 
     result = run(root, ["upgrade", "head"], clean_env(X="interpolated"))
 

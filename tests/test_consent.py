@@ -10,6 +10,7 @@ and after the revision, never from a list here.
 
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +19,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from dbtools.config import REPO_ROOT
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import cli_env, error_line, run, state, versions
 
 CHAIN = list(
@@ -158,3 +160,30 @@ def test_offline_downgrade_sql_is_not_checked(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert f"downgrade {first} -> " in result.stdout
+
+
+def test_a_dropped_type_counts_the_values_of_its_columns(tmp_path, database_url, engine):
+    repo = copy_repo(tmp_path)
+    write_revision(
+        repo,
+        uuid.uuid4().hex[:12],
+        CHAIN[-1].revision,
+        "Add a probe table with an enum type.",
+        'op.create_table("probe", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("mood", sa.Enum("happy", "sad", name="probe_mood")))',
+        'op.drop_table("probe")\nop.execute("DROP TYPE probe_mood")',
+    )
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO probe (id, mood) VALUES (1, 'happy'), (2, NULL)"))
+    before = state(engine)
+
+    result = run(repo, ["downgrade", "-1"], env)
+
+    assert result.returncode == 1
+    line = error_line(result.stderr)
+    assert "table probe (2 rows), type probe_mood (1 value)" in line, line
+    assert state(engine) == before
+    assert run(repo, ["downgrade", "-1"], {**env, "ALLOW_DATA_LOSS": "1"}).returncode == 0
+    assert "probe" not in columns(engine)

@@ -168,7 +168,7 @@ def _raw_secrets(url: str) -> set[str]:
         if ":" in userinfo:
             widest = userinfo.split(":", 1)[1]
             found |= {widest, unquote(widest), *widest.split("@")}
-    _, _, query = rest.rpartition("?")
+    query = rest.rpartition("?")[2] if "?" in rest else ""
     for key, value in parse_qsl(query, keep_blank_values=False):
         if key.lower() in SECRET_QUERY_KEYS:
             found |= {value, unquote_plus(value)}

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from dbtools.apply import consent
 from dbtools.config import REPO_ROOT
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import cli_env, error_line, run, state, versions
@@ -187,3 +188,27 @@ def test_a_dropped_type_counts_the_values_of_its_columns(tmp_path, database_url,
     assert state(engine) == before
     assert run(repo, ["downgrade", "-1"], {**env, "ALLOW_DATA_LOSS": "1"}).returncode == 0
     assert "probe" not in columns(engine)
+
+
+def test_what_the_downgrade_sql_drops_is_read_from_every_form_alembic_or_a_revision_writes():
+    sql = """
+-- Running downgrade b -> a, Something.
+BEGIN;
+SET lock_timeout = '5s';
+ALTER TABLE "Odd Table" DROP COLUMN IF EXISTS "Mixed Col", DROP COLUMN plain;
+ALTER TABLE accounts ALTER COLUMN note DROP DEFAULT;
+ALTER TABLE accounts ALTER COLUMN note DROP NOT NULL;
+ALTER TABLE accounts DROP CONSTRAINT ck_accounts_positive;
+DROP INDEX ix_accounts_note;
+DROP TABLE IF EXISTS app.accounts;
+DROP TYPE mood;
+UPDATE alembic_version SET version_num='a' WHERE alembic_version.version_num = 'b';
+DROP TABLE alembic_version;
+COMMIT;
+"""
+    assert consent.dropped(sql) == [
+        ("column", '"Odd Table"', '"Mixed Col"'),
+        ("column", '"Odd Table"', "plain"),
+        ("table", "app.accounts", None),
+        ("type", "mood", None),
+    ]

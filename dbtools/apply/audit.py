@@ -63,8 +63,17 @@ def checksum(path: str | Path) -> str:
 
 
 def ensure_table(connection: Connection) -> None:
-    connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
-    migration_log.create(connection, checkfirst=True)
+    """Create the log where it is missing. Looked up first: CREATE SCHEMA IF NOT EXISTS
+    needs CREATE on the database even when the schema is there."""
+    if not exists(connection):
+        connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
+        migration_log.create(connection, checkfirst=True)
+
+
+def exists(connection: Connection) -> bool:
+    return (
+        connection.execute(sa.text(f"SELECT to_regclass('{QUALIFIED_LOG}')")).scalar() is not None
+    )
 
 
 def record(connection: Connection, info: Any, duration_ms: int | None) -> None:
@@ -86,7 +95,7 @@ def verify_unedited(connection: Connection, applied: Iterable[Any], env: setting
 
     With MIGRATION_ALLOW_EDITED set, the edit is accepted and its checksum recorded.
     """
-    recorded = _recorded_checksums(connection)
+    recorded = _recorded_checksums(connection) if exists(connection) else {}
     edited = [
         s for s in applied if s.revision in recorded and recorded[s.revision] != checksum(s.path)
     ]

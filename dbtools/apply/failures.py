@@ -23,8 +23,10 @@ from dbtools.core.settings import Timeouts
 _STATEMENT_CHARS = 160
 _IDENTIFIER = re.compile(r'"([^"]+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b')
 
+# pg_stat_activity hides state and times of other roles' sessions (NULL) from a role
+# without pg_read_all_stats; the pid, role and application are always visible.
 _BLOCKERS = """
-SELECT c.relname, a.pid, coalesce(a.state, '?'), coalesce(a.application_name, ''),
+SELECT c.relname, a.pid, a.usename, a.state, coalesce(a.application_name, ''),
        extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int
 FROM pg_locks l
 JOIN pg_class c ON c.oid = l.relation
@@ -107,7 +109,7 @@ def _origin(exc: BaseException, step: Step) -> str:
 
 
 def _lock_holders(connection: Connection | None, statement: str) -> str:
-    """`table users (held by pid 42, idle in transaction for 3s)`, as far as is known."""
+    """`table users (held by pid 42 (role app), idle in transaction for 3s)`, as far as known."""
     names = sorted({a or b for a, b in _IDENTIFIER.findall(statement)})
     if connection is None or connection.closed or connection.in_transaction():
         return _target(statement)
@@ -118,10 +120,20 @@ def _lock_holders(connection: Connection | None, statement: str) -> str:
     except Exception:  # the diagnosis is a courtesy; the error is what matters
         return _target(statement)
     if holders:
-        table, pid, state, app, age = holders[0]
-        who = f"pid {pid}, {state}" + (f", application '{app}'" if app else "")
-        return f"table {table} (held by {who} for {age}s)"
+        table, *holder = holders[0]
+        return f"table {table} (held by {_holder(*holder)})"
     return f"table {', '.join(tables)}" if tables else _target(statement)
+
+
+def _holder(pid: int, role: str | None, state: str | None, app: str, age: int | None) -> str:
+    """`pid 42 (role alice, application 'psql'), idle in transaction for 3s`; the parts
+    this role may not see are left out rather than shown as placeholders."""
+    about = [f"role {role}"] if role else []
+    about += [f"application '{app}'"] if app else []
+    who = f"pid {pid}" + (f" ({', '.join(about)})" if about else "")
+    if state:
+        who += f", {state}" + (f" for {age}s" if age is not None else "")
+    return who
 
 
 _TARGET = re.compile(r'\b(?:TABLE|ON|INTO|FROM|UPDATE)\s+(?:ONLY\s+)?("[^"]+"|[\w.$]+)', re.I)

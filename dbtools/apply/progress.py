@@ -46,7 +46,7 @@ class Progress:
         self.chain = revisions(environment.script)
         self.ids = [s.revision for s in self.chain]
         self.position: str | None = start[0] if len(start) == 1 else None
-        self.upgrade = self._is_upgrade(environment)
+        self.upgrade = self._direction(environment)
         self.started = time.monotonic()
 
     def advanced(self, info: Any) -> int:
@@ -58,23 +58,26 @@ class Progress:
         return elapsed_ms
 
     def running(self) -> Step | None:
-        """The step under way now, or None when it cannot be told (no chain position)."""
+        """The step under way now; None when there is none to run or it cannot be told."""
         index = self.ids.index(self.position) if self.position in self.ids else -1
+        if self.upgrade is None:
+            return None
         if self.upgrade:
             following = index + 1
             return Step(self.chain[following], True) if following < len(self.chain) else None
         return Step(self.chain[index], False) if index >= 0 else None
 
-    def _is_upgrade(self, environment: EnvironmentContext) -> bool:
-        """Whether the run goes up, from the destination argument and the start position."""
+    def _direction(self, environment: EnvironmentContext) -> bool | None:
+        """Whether the run goes up (True) or down (False), from the destination argument
+        and the start position; None when it is already at the destination."""
         try:
             destination = environment.get_revision_argument()
         except (KeyError, RevisionError):
             return True  # a caller that names no destination (pytest-alembic) goes up
         if isinstance(destination, tuple | list):
             destination = destination[0] if len(destination) == 1 else "heads"
-        if destination is None:
-            return False  # base
+        if destination is None:  # base
+            return None if self.position is None else False
         destination = str(destination)
         if destination[:1] in "+-" or destination in ("head", "heads"):
             return destination[:1] != "-"
@@ -82,5 +85,8 @@ class Progress:
             target = environment.script.get_revision(destination)
         except RevisionError:
             return True
+        if target is None or target.revision not in self.ids:
+            return True
         here = self.ids.index(self.position) if self.position in self.ids else -1
-        return target is not None and self.ids.index(target.revision) > here
+        there = self.ids.index(target.revision)
+        return None if there == here else there > here

@@ -2,9 +2,10 @@
 
 `connected()` opens the session a run migrates on (masked `Database:` line, connect
 timeout, Ctrl-C and SIGTERM cancelling the statement server-side). `MigrationRun.guarded()`
-wraps Alembic's `run_migrations()`: the migration lock, the session's timeouts, the
-migration log (checked against the revision files first), and a failure explained as one
-line naming the revision that was running.
+wraps Alembic's `run_migrations()`: a database at a revision this checkout lacks is named,
+then the migration lock, the session's timeouts, the bookkeeping trusted only when the
+migrating role owns it, the migration log (checked against the revision files first), and
+a failure explained as one line naming the revision that was running.
 """
 
 import logging
@@ -18,7 +19,8 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.pool import NullPool
 
-from dbtools.apply import audit, failures, interrupt
+from dbtools.apply import audit, failures, interrupt, ownership
+from dbtools.apply.checkout import require_known
 from dbtools.apply.lock import migration_lock
 from dbtools.apply.progress import Progress
 from dbtools.core import settings
@@ -52,28 +54,40 @@ class MigrationRun:
         self.env = env
         self.timeouts = settings.timeouts(env)
         self.progress: Progress | None = None
+        self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        """Alembic's callback, inside the revision's transaction: write its log row."""
+        """Alembic's callback, inside the revision's transaction: write its log row.
+
+        The log is created here when new, in the transaction of the first revision (as
+        Alembic creates its version table there), so a first run that fails leaves no
+        bookkeeping behind.
+        """
         if self.progress is None or step.is_stamp:
             return  # a stamp runs no revision code; only migrations are logged
+        if self.foreign:  # reached only if the check before the run could not tell
+            raise ownership.refusal(self.foreign)
+        audit.ensure_table(ctx.connection)
         audit.record(ctx.connection, step, self.progress.advanced(step))
 
     @contextmanager
     def guarded(self, environment: EnvironmentContext) -> Iterator[None]:
         """Around `run_migrations()`: lock, timeouts, log, and one-line failures."""
+        # A connection handed in inside a transaction belongs to the caller: run in it,
+        # never commit it. (Asked before the first query, which begins a transaction.)
+        owned = not self.connection.in_transaction()
         migration_context = environment.get_context()
+        require_known(migration_context.get_current_heads(), environment.script)
         if migration_context.opts.get("dont_mutate"):
             yield  # `current` only reads: no lock to wait for, no bookkeeping written
             return
-        # A connection handed in inside a transaction belongs to the caller: run in it,
-        # never commit it.
-        owned = not self.connection.in_transaction()
         with migration_lock(self.connection, commit=owned):
             start = self._prepare(migration_context)
             if owned:
                 self.connection.commit()
             self.progress = Progress(environment, start)
+            if self.foreign and self.progress.running() is not None:
+                raise ownership.refusal(self.foreign)
             try:
                 yield
             except (Exception, KeyboardInterrupt) as exc:
@@ -83,16 +97,18 @@ class MigrationRun:
                 raise explained from exc
 
     def _prepare(self, migration_context: Any) -> tuple[str, ...]:
-        """The session's timeouts and dead-client check; the migration log, created if
-        new and checked against the revision files. Returns where the database is."""
+        """Before the first revision, reading only (a run with nothing to do needs no more
+        than CONNECT and SELECT): the session's timeouts and dead-client check; who owns
+        the bookkeeping; the migration log checked against the revision files, if the log
+        can be trusted. Returns where the database is."""
         for statement in self.timeouts.sql():
             self.connection.exec_driver_sql(statement)
         self.connection.execute(
             text(interrupt.CHECK_INTERVAL_SQL), {"interval": interrupt.CHECK_INTERVAL}
         )
-        audit.ensure_table(self.connection)
+        self.foreign = ownership.foreign_objects(self.connection, migration_context.version_table)
         heads = migration_context.get_current_heads()
-        if heads:
+        if heads and not self.foreign:
             applied = migration_context.script.iterate_revisions(heads, "base")
             audit.verify_unedited(self.connection, applied, self.env)
         return tuple(heads)

@@ -20,8 +20,8 @@ class UserError(Exception):
     """
 
 
-def describe(exc: BaseException, url: URL | str | None) -> str:
-    """One line for `exc`, with any form of `url`'s password masked out."""
+def describe(exc: BaseException, *urls: URL | str | None) -> str:
+    """One line for `exc`, with any form of the passwords `urls` carry masked out."""
     if isinstance(exc, UserError | CommandError):
         text = str(exc)
     elif isinstance(exc, OperationalError) and _is_connect_error(exc):
@@ -32,7 +32,9 @@ def describe(exc: BaseException, url: URL | str | None) -> str:
         text = f"database error: {exc}"
     else:
         text = f"{exc.__class__.__name__}: {exc}"
-    return mask_secret(" ".join(text.split()), url)
+    # Masked before the whitespace is folded, or a password with two spaces would not be
+    # found.
+    return " ".join(mask_secret(text, *urls).split())
 
 
 def _is_connect_error(exc: OperationalError) -> bool:

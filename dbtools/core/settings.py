@@ -4,10 +4,13 @@
 so an error handler never reads `.env` again. Nothing is read at import.
 """
 
+import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from sqlalchemy.engine import URL
 
 from dbtools.core import durations
@@ -25,8 +28,36 @@ _TRUE = {"1", "true", "yes", "on"}
 
 def load() -> Env:
     """`.env` values overlaid by the process environment (the environment wins)."""
-    from_file = {k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None}
-    return {**from_file, **os.environ}
+    return {**read_dotenv(ENV_FILE), **os.environ}
+
+
+def read_dotenv(path: Path) -> Env:
+    """The values `path` sets; {} when it does not exist.
+
+    Values are taken literally (`$` in a password stays). A file that cannot be read or
+    decoded, or a line that cannot be parsed, is a `UserError` naming the line, never
+    its value: a skipped line would silently change where migrations run.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"{path.name} cannot be read ({reason}): fix its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{path.name} is not UTF-8 text (line {line}): save it as UTF-8") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise UserError(
+                f"{path.name} line {binding.original.line} cannot be parsed (an unbalanced quote "
+                "or a line that is not NAME=value): fix that line; nothing was run"
+            )
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def is_ci(env: Env) -> bool:

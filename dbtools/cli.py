@@ -27,6 +27,7 @@ from dbtools.errors import UserError
 from dbtools.failures import InterruptedRun
 from dbtools.retry import with_lock_retries
 from dbtools.scriptcheck import VERSIONS, check_revision_files
+from dbtools.verify import command as verify
 
 
 def alembic_config() -> Config:
@@ -34,6 +35,8 @@ def alembic_config() -> Config:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> None:
+    if verify.gate_requested():
+        verify.gate()  # MIGRATION_VERIFY=1: a drifted database is refused before anything runs
     # Retrying after a lock timeout resumes from the last committed revision.
     with explained_revision_argument():
         with_lock_retries(lambda: command.upgrade(alembic_config(), args.rev or "head"))
@@ -157,11 +160,21 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "generate": (review.cmd_generate, "rewrite every generated artefact"),
     "lint": (review.cmd_lint, "ruff, and squawk on the rendered SQL"),
     "check": (review.cmd_check, "drift, heads, stale artefacts and lint, in one list"),
+    "verify": (verify.cmd_verify, "compare the database with the schema of its revision"),
 }
 
 
 # The commands that load migrations/versions: a broken file is named before they start.
-READS_REVISIONS = ("upgrade", "downgrade", "current", "history", "heads", "sql", "revision")
+READS_REVISIONS = (
+    "upgrade",
+    "downgrade",
+    "current",
+    "history",
+    "heads",
+    "sql",
+    "revision",
+    "verify",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

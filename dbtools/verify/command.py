@@ -1,0 +1,140 @@
+"""`make verify` and the `MIGRATION_VERIFY=1 make upgrade` gate.
+
+Settings (environment first, then `.env`): VERIFY_FORMAT (`text` or `json`),
+VERIFY_SCRATCH_URL (the server that keeps the templates; the embedded development server
+when unset), VERIFY_SCHEMAS (schemas to verify besides those the models use, comma-separated).
+"""
+
+import sys
+from dataclasses import dataclass
+
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import URL
+
+import schema
+from dbtools import config as settings
+from dbtools.errors import UserError
+from dbtools.verify import catalog, expected, live, report
+from dbtools.verify.compare import differences, owner_differences
+
+_TRUE = {"1", "true", "yes", "on"}
+FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class Options:
+    format: str
+    scratch_url: URL | None
+    extra_schemas: tuple[str, ...]
+
+
+def options(env: dict[str, str] | None = None) -> Options:
+    env = settings.settings() if env is None else env
+    fmt = env.get("VERIFY_FORMAT", "").strip().lower() or "text"
+    if fmt not in FORMATS:
+        raise UserError(f"VERIFY_FORMAT must be text or json, got {fmt!r}")
+    raw = env.get("VERIFY_SCRATCH_URL", "").strip()
+    try:
+        scratch = schema.normalise_url(raw) if raw else None
+    except ValueError as exc:
+        shown = settings.mask_secret(str(exc), raw).replace("DATABASE_URL", "VERIFY_SCRATCH_URL")
+        raise UserError(shown) from None
+    extra = tuple(s.strip() for s in env.get("VERIFY_SCHEMAS", "").split(",") if s.strip())
+    return Options(format=fmt, scratch_url=scratch, extra_schemas=extra)
+
+
+def schemas(opts: Options) -> list[str]:
+    """The models' schemas, plus those VERIFY_SCHEMAS names."""
+    used = {table.schema or "public" for table in schema.metadata.tables.values()}
+    return sorted(used | set(opts.extra_schemas))
+
+
+def verify(url: URL, opts: Options) -> report.Outcome:
+    """Compare the database at `url` with the schema of the revision it records."""
+    with live.reading(url) as connection:
+        live.refuse_if_migrating(connection)
+        revisions = live.recorded_revisions(connection)
+    _require_known(revisions)
+    scratch = opts.scratch_url or _development_server()
+    template = expected.ensure_template(scratch, revisions)
+    names = schemas(opts)
+    with live.reading(scratch.set(database=template)) as connection:
+        want = catalog.read(connection, names)
+    with live.reading(url) as connection:
+        live.refuse_if_migrating(connection)
+        if live.recorded_revisions(connection) != revisions:
+            raise live.MigrationRunning(
+                "a migration ran while verifying (the recorded revision changed); "
+                "nothing was compared: verify again"
+            )
+        got = catalog.read(connection, names)
+        owners = catalog.bookkeeping_owners(connection)
+        role = catalog.migrating_role(connection, names) or owners.get(
+            f"table public.{catalog.VERSION_TABLE}"
+        )
+        live.refuse_if_migrating(connection)
+    found = differences(want, got) + owner_differences(owners, role)
+    return report.Outcome(settings.masked(url), revisions, names, template, found)
+
+
+def _development_server() -> URL:
+    from dbtools import devserver  # imported late: only runs without VERIFY_SCRATCH_URL need it
+
+    return devserver.ensure_running()
+
+
+def _require_known(revisions: tuple[str, ...]) -> None:
+    script = ScriptDirectory.from_config(expected.alembic_config())
+    for revision in revisions:
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            raise UserError(
+                f"the database records revision {revision}, which migrations/versions does "
+                "not define: verify from a checkout that has it (make history lists this one's)"
+            ) from None
+
+
+def run(url: URL, opts: Options) -> report.Outcome:
+    """Verify and print the outcome; a MigrationRunning is printed (JSON) and re-raised."""
+    try:
+        outcome = verify(url, opts)
+    except live.MigrationRunning:
+        if opts.format == "json":
+            print(report.migration_running_json(settings.masked(url)))
+        raise
+    print(report.as_json(outcome) if opts.format == "json" else report.as_text(outcome))
+    return outcome
+
+
+def cmd_verify(_args: object) -> None:
+    """`make verify`: exit 0 when the database matches its revision, 1 with the list if not."""
+    opts = options()
+    url = settings.database_url()
+    print(f"Database: {settings.masked(url)}", file=sys.stderr)
+    outcome = run(url, opts)
+    if outcome.differences:
+        raise UserError(
+            f"the database differs from revision {outcome.revision} in "
+            f"{len(outcome.differences)} place(s), listed above with the SQL that restores each"
+        )
+
+
+def gate_requested(env: dict[str, str] | None = None) -> bool:
+    env = settings.settings() if env is None else env
+    return env.get("MIGRATION_VERIFY", "").strip().lower() in _TRUE
+
+
+def gate() -> None:
+    """MIGRATION_VERIFY=1 make upgrade: refuse to migrate a database that has drifted."""
+    opts = options()
+    url = settings.database_url()
+    print(f"Verifying {settings.masked(url)} before migrating ...", file=sys.stderr)
+    outcome = run(url, opts)
+    if outcome.differences:
+        raise UserError(
+            f"the database has drifted from revision {outcome.revision} "
+            f"({len(outcome.differences)} difference(s) listed above); nothing was applied: "
+            "restore it with the SQL shown, then migrate again"
+        )

@@ -48,8 +48,8 @@ def template_name(script: ScriptDirectory, revisions: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     for path in chain_files(script, revisions):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    label = "_".join(revisions) if len(revisions) == 1 else f"{len(revisions)}heads"
-    label = re.sub(r"[^a-z0-9]", "_", (label or "base").lower())[:_MAX_LABEL]
+    label = {0: "base", 1: "".join(revisions)}.get(len(revisions), f"{len(revisions)}heads")
+    label = re.sub(r"[^a-z0-9]", "_", label.lower())[:_MAX_LABEL]
     return f"{PREFIX}{label}_{digest.hexdigest()[:_HASH_CHARS]}"
 
 

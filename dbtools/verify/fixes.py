@@ -147,9 +147,10 @@ def replace_constraint(key: str, want: dict[str, Any], got: dict[str, Any]) -> s
 
 
 def validate_constraint(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
-    if want["validated"]:
+    # Only CHECK and FOREIGN KEY constraints can be NOT VALID and validated later.
+    if want["validated"] and want["type"] in ("c", "f"):
         return alter_table(want["table"], f"VALIDATE CONSTRAINT {ident(column_name(key))}")
-    # Expected NOT VALID: only dropping and adding it again gets there.
+    # Otherwise only dropping and adding it again gets there.
     return replace_constraint(key, want, got)
 
 

@@ -41,7 +41,7 @@ def model_table(wanted: str, predicate: Any) -> Table:
 
 def verify_env(url: URL, server_url: URL, **extra: str) -> dict[str, str]:
     """The environment of a verify run: the database, and the test server for templates."""
-    return cli_env(url, VERIFY_SCRATCH_URL=url_string(server_url), **extra)
+    return cli_env(url, **{"VERIFY_SCRATCH_URL": url_string(server_url), **extra})
 
 
 def verify(

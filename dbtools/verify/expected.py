@@ -20,10 +20,11 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 import schema
 from dbtools import config as settings
+from dbtools.errors import UserError
 
 PREFIX = "verify_"
 _HASH_CHARS = 16
@@ -61,6 +62,14 @@ def ensure_template(server_url: URL, revisions: tuple[str, ...]) -> str:
     try:
         if not _exists(admin, name):
             _build(admin, server_url, cfg, revisions, name)
+    except DBAPIError as exc:
+        # Said apart from the verified database's errors: this is the scratch server.
+        reason = settings.mask_secret(" ".join(str(exc.orig).split()), server_url)
+        raise UserError(
+            f"cannot build the expected schema on the scratch server "
+            f"{settings.masked(server_url)} (VERIFY_SCRATCH_URL; its role must be allowed "
+            f"to create databases): {reason}"
+        ) from None
     finally:
         admin.dispose()
     return name

@@ -19,7 +19,7 @@ from dbtools import devserver
 from dbtools.config import REPO_ROOT
 from dbtools.errors import UserError
 
-FIGURES = ("stall", "chain", "noop", "testcost")
+FIGURES = ("stall", "chain", "noop", "testcost", "verify")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from dbtools import config as settings
 from dbtools.errors import UserError
 
 PREFIX = "verify_"
+NOTE = "make verify:"  # how a template's COMMENT ON DATABASE starts
 _HASH_CHARS = 16
 _MAX_LABEL = 63 - len(PREFIX) - 1 - _HASH_CHARS  # PostgreSQL's 63-byte name limit
 
@@ -99,7 +100,7 @@ def _build(
                 conn.execute(text(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
             except ProgrammingError:
                 return  # another verify built the same template first: use theirs
-            note = f"make verify: the schema of revision(s) {', '.join(revisions) or 'base'}"
+            note = f"{NOTE} the schema of revision(s) {', '.join(revisions) or 'base'}"
             conn.execute(text(f"COMMENT ON DATABASE \"{name}\" IS '{note}'"))
     finally:
         with admin.connect() as conn:
@@ -116,15 +117,22 @@ def _connection(url: URL) -> Iterator[Connection]:
         engine.dispose()
 
 
+# Only databases this module made: a template carries its note, a build its exact name
+# (a user's own database called verify_something is never touched).
+_OURS = """
+SELECT datname FROM pg_database
+WHERE shobj_description(oid, 'pg_database') LIKE :note OR datname ~ :building
+ORDER BY 1
+"""
+_BUILDING = f"^{PREFIX}build_[0-9a-f]{{12}}$"
+
+
 def drop_templates(server_url: URL) -> list[str]:
     """Drop every template `make verify` keeps on the scratch server; return their names."""
     admin = schema.make_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            rows = conn.execute(
-                text("SELECT datname FROM pg_database WHERE datname LIKE :p ORDER BY 1"),
-                {"p": PREFIX.replace("_", r"\_") + "%"},
-            )
+            rows = conn.execute(text(_OURS), {"note": NOTE + "%", "building": _BUILDING})
             names = [r[0] for r in rows]
             for name in names:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -110,10 +110,7 @@ def run(url: URL, opts: Options) -> report.Outcome:
 
 def cmd_verify(_args: object) -> None:
     """`make verify`: exit 0 when the database matches its revision, 1 with the list if not."""
-    opts = options()
-    url = settings.database_url()
-    print(f"Database: {settings.masked(url)}", file=sys.stderr)
-    outcome = run(url, opts)
+    outcome = _run_configured("Database: {}")
     if outcome.differences:
         raise UserError(
             f"the database differs from revision {outcome.revision} in "
@@ -128,13 +125,18 @@ def gate_requested(env: dict[str, str] | None = None) -> bool:
 
 def gate() -> None:
     """MIGRATION_VERIFY=1 make upgrade: refuse to migrate a database that has drifted."""
-    opts = options()
-    url = settings.database_url()
-    print(f"Verifying {settings.masked(url)} before migrating ...", file=sys.stderr)
-    outcome = run(url, opts)
+    outcome = _run_configured("Verifying {} before migrating ...")
     if outcome.differences:
         raise UserError(
             f"the database has drifted from revision {outcome.revision} "
             f"({len(outcome.differences)} difference(s) listed above); nothing was applied: "
             "restore it with the SQL shown, then migrate again"
         )
+
+
+def _run_configured(intro: str) -> report.Outcome:
+    """Verify the configured database with the configured options, saying which on stderr."""
+    opts = options()
+    url = settings.database_url()
+    print(intro.format(settings.masked(url)), file=sys.stderr)
+    return run(url, opts)

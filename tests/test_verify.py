@@ -215,8 +215,15 @@ def changed_column_comment():
 
 
 def extra_table():
+    # With a key, a serial sequence, an index and an enum column: DROP TABLE takes the
+    # first three along, and the type is dropped after it.
     return (
-        ["CREATE TABLE public.verify_hand_made (id int)"],
+        [
+            "CREATE TYPE public.verify_hand_made_kind AS ENUM ('a', 'b')",
+            "CREATE TABLE public.verify_hand_made "
+            "(id serial PRIMARY KEY, kind public.verify_hand_made_kind)",
+            "CREATE INDEX verify_hand_made_kind_ix ON public.verify_hand_made (kind)",
+        ],
         "table-extra",
         "public.verify_hand_made",
     )

@@ -82,10 +82,14 @@ GROUP BY n.nspname, t.typname, t.oid
 _SEQUENCES = f"""
 SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL) AS type, s.seqstart AS start,
        s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max, s.seqcache AS cache,
-       s.seqcycle AS cycle
+       s.seqcycle AS cycle, owner_n.nspname || '.' || owner_t.relname AS owned_by
 FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_depend o ON o.classid = 'pg_class'::regclass AND o.objid = c.oid
+  AND o.refclassid = 'pg_class'::regclass AND o.deptype = 'a'
+LEFT JOIN pg_class owner_t ON owner_t.oid = o.refobjid
+LEFT JOIN pg_namespace owner_n ON owner_n.oid = owner_t.relnamespace
 WHERE n.nspname = ANY(:schemas)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'i')
@@ -161,6 +165,7 @@ def read(connection: Connection, schemas: list[str]) -> Catalog:
         }
     for r in rows(_SEQUENCES):
         attrs = {k: r[k] for k in ("type", "start", "increment", "min", "max", "cache", "cycle")}
+        attrs["table"] = r["owned_by"]  # a serial column's table, which drops it too
         catalog["sequence"][f"{r['nspname']}.{r['relname']}"] = attrs
     for r in rows(_VIEWS):
         catalog["view"][f"{r['nspname']}.{r['relname']}"] = {

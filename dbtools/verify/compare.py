@@ -29,28 +29,44 @@ Attrs = dict[str, Any]
 _Fix = Callable[[str, Attrs, Attrs], str]
 
 
+# The order objects are created in: a type before the table that uses it, a table before
+# its columns, constraints and indexes. What is extra is dropped in the reverse order.
+_ORDER = ("enum", "sequence", "table", "column", "constraint", "index", "view", "function")
+
+
 def differences(expected: Catalog, actual: Catalog) -> list[Difference]:
     found: list[Difference] = []
-    for kind in ("enum", "sequence", "table", "column", "constraint", "index", "view", "function"):
-        found += list(_compare_kind(kind, expected, actual))
+    for kind in _ORDER:
+        found += list(_missing_or_changed(kind, expected, actual))
+    for kind in reversed(_ORDER):
+        found += list(_extras(kind, expected, actual))
     return found
 
 
-def _compare_kind(kind: str, expected: Catalog, actual: Catalog) -> Iterator[Difference]:
+def _missing_or_changed(kind: str, expected: Catalog, actual: Catalog) -> Iterator[Difference]:
     want_all, got_all = expected[kind], actual[kind]
     for key in sorted(want_all.keys() - got_all.keys()):
-        if not _folded_into_table(kind, want_all[key], expected, actual):
+        # A missing table's CREATE TABLE carries its columns; its constraints and indexes
+        # follow, each with its own fix.
+        if not (kind == "column" and _whole_table(want_all[key], expected, actual)):
             yield _missing(kind, key, want_all[key], expected)
-    for key in sorted(got_all.keys() - want_all.keys()):
-        if not _folded_into_table(kind, got_all[key], actual, expected):
-            yield _extra(kind, key, got_all[key])
     for key in sorted(want_all.keys() & got_all.keys()):
         yield from _changed(kind, key, want_all[key], got_all[key], actual)
 
 
-def _folded_into_table(kind: str, obj: Attrs, has: Catalog, lacks: Catalog) -> bool:
-    """A column of a table that is missing (or extra) as a whole is covered by the table's fix."""
-    return kind == "column" and obj["table"] in has["table"] and obj["table"] not in lacks["table"]
+def _extras(kind: str, expected: Catalog, actual: Catalog) -> Iterator[Difference]:
+    want_all, got_all = expected[kind], actual[kind]
+    for key in sorted(got_all.keys() - want_all.keys()):
+        # DROP TABLE takes an extra table's columns, constraints, indexes and serial
+        # sequences with it.
+        if not _whole_table(got_all[key], actual, expected):
+            yield _extra(kind, key, got_all[key])
+
+
+def _whole_table(obj: Attrs, has: Catalog, lacks: Catalog) -> bool:
+    """Whether `obj` belongs to a table that only one side has."""
+    table = obj.get("table")
+    return table is not None and table in has["table"] and table not in lacks["table"]
 
 
 def _missing(kind: str, key: str, want: Attrs, expected: Catalog) -> Difference:

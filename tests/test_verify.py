@@ -238,7 +238,70 @@ def hand_made_enum():
     )
 
 
+def _defaultable(column):
+    return not column.primary_key and column.type.python_type in (str, int)
+
+
+def changed_default():
+    table = model_table("a text or integer column", lambda t: any(map(_defaultable, t.columns)))
+    column = next(c for c in table.columns if _defaultable(c))
+    value = "'x'" if column.type.python_type is str else "0"
+    return (
+        [f"ALTER TABLE {qualified(table)} ALTER COLUMN {column.name} SET DEFAULT {value}"],
+        "column-default",
+        f"{qualified(table)}.{column.name}",
+    )
+
+
+def changed_nullability():
+    table = model_table("a nullable column", lambda t: any(c.nullable for c in t.columns))
+    column = next(c for c in table.columns if c.nullable)
+    return (
+        [f"ALTER TABLE {qualified(table)} ALTER COLUMN {column.name} SET NOT NULL"],
+        "column-nullable",
+        f"{qualified(table)}.{column.name}",
+    )
+
+
+def changed_identity():
+    table = model_table("an identity column", lambda t: any(c.identity for c in t.columns))
+    column = next(c for c in table.columns if c.identity)
+    other = "BY DEFAULT" if column.identity.always else "ALWAYS"
+    return (
+        [f"ALTER TABLE {qualified(table)} ALTER COLUMN {column.name} SET GENERATED {other}"],
+        "column-identity",
+        f"{qualified(table)}.{column.name}",
+    )
+
+
+def extra_view():
+    table = model_table("a table", lambda t: True)
+    return (
+        [f"CREATE VIEW public.verify_hand_made_v AS SELECT * FROM {qualified(table)}"],
+        "view-extra",
+        "public.verify_hand_made_v",
+    )
+
+
+def extra_function():
+    return (
+        ["CREATE FUNCTION public.verify_twice(x int) RETURNS int LANGUAGE sql AS 'SELECT 2 * x'"],
+        "function-extra",
+        "public.verify_twice(x integer)",
+    )
+
+
+def extra_sequence():
+    return (["CREATE SEQUENCE public.verify_numbers"], "sequence-extra", "public.verify_numbers")
+
+
 CHANGES = [
+    changed_default,
+    changed_nullability,
+    changed_identity,
+    extra_view,
+    extra_function,
+    extra_sequence,
     extra_column,
     missing_column,
     changed_type,

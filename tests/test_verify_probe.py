@@ -19,10 +19,20 @@ UPGRADE = """
 op.execute("CREATE TYPE verify_mood AS ENUM ('happy', 'calm', 'sad')")
 op.execute(
     "CREATE TABLE verify_probe (id bigint PRIMARY KEY, mood verify_mood, "
-    "n integer CONSTRAINT ck_verify_probe_n CHECK (n >= 0))"
+    "n integer CONSTRAINT ck_verify_probe_n CHECK (n >= 0), "
+    "doubled integer GENERATED ALWAYS AS (n * 2) STORED)"
 )
+op.execute("CREATE VIEW verify_probe_positive AS SELECT id, n FROM verify_probe WHERE n > 0")
+op.execute(
+    "CREATE FUNCTION verify_probe_count() RETURNS bigint LANGUAGE sql "
+    "AS 'SELECT count(*) FROM verify_probe'"
+)
+op.execute("CREATE SEQUENCE verify_probe_numbers INCREMENT BY 10")
 """
 DOWNGRADE = """
+op.execute("DROP SEQUENCE verify_probe_numbers")
+op.execute("DROP FUNCTION verify_probe_count()")
+op.execute("DROP VIEW verify_probe_positive")
 op.execute("DROP TABLE verify_probe")
 op.execute("DROP TYPE verify_mood")
 """
@@ -58,6 +68,33 @@ CASES = [
         "constraint-definition",
         "public.verify_probe.ck_verify_probe_n",
     ),
+    (
+        "ALTER TABLE verify_probe DROP COLUMN doubled, "
+        "ADD COLUMN doubled integer GENERATED ALWAYS AS (n * 3) STORED",
+        "column-generated",
+        "public.verify_probe.doubled",
+    ),
+    (
+        "CREATE OR REPLACE VIEW verify_probe_positive AS "
+        "SELECT id, n FROM verify_probe WHERE n > 1",
+        "view-definition",
+        "public.verify_probe_positive",
+    ),
+    ("DROP VIEW verify_probe_positive", "view-missing", "public.verify_probe_positive"),
+    (
+        "CREATE OR REPLACE FUNCTION verify_probe_count() RETURNS bigint LANGUAGE sql "
+        "AS 'SELECT 42::bigint'",
+        "function-definition",
+        "public.verify_probe_count()",
+    ),
+    ("DROP FUNCTION verify_probe_count()", "function-missing", "public.verify_probe_count()"),
+    (
+        "ALTER SEQUENCE verify_probe_numbers INCREMENT BY 1",
+        "sequence-definition",
+        "public.verify_probe_numbers",
+    ),
+    ("DROP SEQUENCE verify_probe_numbers", "sequence-missing", "public.verify_probe_numbers"),
+    ("DROP TYPE verify_mood CASCADE", "enum-missing", "public.verify_mood"),
 ]
 
 
@@ -69,10 +106,15 @@ def test_enum_and_check_changes_are_named_and_fixed(sql, kind, obj, probe_repo, 
 
     report = verify_json(probed, server_url, probe_repo)
 
-    assert [(d["kind"], d["object"]) for d in report["differences"]] == [(kind, obj)]
+    found = [(d["kind"], d["object"]) for d in report["differences"]]
+    assert found[0] == (kind, obj)
+    # Only DROP TYPE ... CASCADE takes more along: the column of that type.
+    assert found[1:] == (
+        [("column-missing", "public.verify_probe.mood")] if "CASCADE" in sql else []
+    )
     assert report["revision"] == PROBE
     assert snapshot(probed) == before
-    fixed = psql(probed, report["differences"][0]["fix"])
+    fixed = psql(probed, "\n".join(d["fix"] for d in report["differences"]))
     assert fixed.returncode == 0, fixed.stderr
     assert verify(probed, server_url, probe_repo).returncode == 0
 

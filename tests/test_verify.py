@@ -11,10 +11,12 @@ import json
 import pytest
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint
 
+from dbtools.config import REPO_ROOT
 from dbtools.locking import MIGRATION_LOCK_KEY
+from dbtools.verify.expected import drop_templates
 from tests.migrate import migrate_to
 from tests.repo_copy import psql
-from tests.runs import engine_for, error_line
+from tests.runs import engine_for, error_line, start
 from tests.verifying import (
     chain,
     execute,
@@ -24,6 +26,7 @@ from tests.verifying import (
     snapshot,
     template_databases,
     verify,
+    verify_env,
     verify_json,
 )
 
@@ -415,3 +418,16 @@ def test_bookkeeping_rows_are_ignored_but_their_owner_is_checked(database_url, s
         ("owner", "table public.alembic_version", role)
     ]
     assert report["differences"][0]["fix"].startswith("ALTER TABLE public.alembic_version OWNER TO")
+
+
+def test_two_first_verifies_at_once_share_one_template(database_url, server_url):
+    migrate_to(database_url, "head")
+    drop_templates(server_url)  # both runs must build it
+
+    runs = [start(REPO_ROOT, ["verify"], verify_env(database_url, server_url)) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    templates = template_databases(server_url)
+    assert [name for name in templates if "_build_" in name] == []  # no build left behind
+    assert len(templates) == 1

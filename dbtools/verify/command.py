@@ -14,9 +14,10 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import config as settings
+from dbtools import devserver
 from dbtools.errors import UserError
 from dbtools.verify import catalog, expected, live, report
-from dbtools.verify.compare import differences, owner_differences
+from dbtools.verify.compare import Difference, differences, owner_differences
 
 _TRUE = {"1", "true", "yes", "on"}
 FORMATS = ("text", "json")
@@ -56,11 +57,19 @@ def verify(url: URL, opts: Options) -> report.Outcome:
         live.refuse_if_migrating(connection)
         revisions = live.recorded_revisions(connection)
     _require_known(revisions)
-    scratch = opts.scratch_url or _development_server()
+    scratch = opts.scratch_url or devserver.ensure_running()
     template = expected.ensure_template(scratch, revisions)
     names = schemas(opts)
     with live.reading(scratch.set(database=template)) as connection:
         want = catalog.read(connection, names)
+    found = _compare_live(url, revisions, names, want)
+    return report.Outcome(settings.masked(url), revisions, names, template, found)
+
+
+def _compare_live(
+    url: URL, revisions: tuple[str, ...], names: list[str], want: catalog.Catalog
+) -> list[Difference]:
+    """Read the live catalog in one snapshot, between two looks at the migration lock."""
     with live.reading(url) as connection:
         live.refuse_if_migrating(connection)
         if live.recorded_revisions(connection) != revisions:
@@ -74,14 +83,7 @@ def verify(url: URL, opts: Options) -> report.Outcome:
             f"table public.{catalog.VERSION_TABLE}"
         )
         live.refuse_if_migrating(connection)
-    found = differences(want, got) + owner_differences(owners, role)
-    return report.Outcome(settings.masked(url), revisions, names, template, found)
-
-
-def _development_server() -> URL:
-    from dbtools import devserver  # imported late: only runs without VERIFY_SCRATCH_URL need it
-
-    return devserver.ensure_running()
+    return differences(want, got) + owner_differences(owners, role)
 
 
 def _require_known(revisions: tuple[str, ...]) -> None:

@@ -4,7 +4,7 @@ A difference has a kind (what differs, e.g. `index-invalid`), the object (schema
 what was expected and what was found (short readable values; None when absent), and the
 SQL that restores the expected state. They come out in the order their fixes can run:
 types and sequences before the tables that use them, tables before their columns,
-constraints and indexes.
+constraints and indexes; then what is extra, dropped in the reverse order.
 """
 
 from collections.abc import Callable, Iterator

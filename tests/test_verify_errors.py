@@ -67,3 +67,22 @@ def test_a_scratch_server_that_refuses_new_databases_is_named(
     line = error_line(done.stderr)
     assert line.startswith("error: cannot build the expected schema on the scratch server")
     assert "permission denied to create database" in line
+
+
+def test_a_role_that_cannot_read_the_version_table_is_told_so(database_url, server_url):
+    migrate_to(database_url, "head")
+    role = f"verify_blind_{uuid.uuid4().hex[:8]}"
+    admin = admin_engine(server_url)
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))  # CONNECT through PUBLIC, no reads
+    try:
+        done = verify(database_url.set(username=role), server_url)
+        assert done.returncode == 1
+        assert error_line(done.stderr) == (
+            "error: database error: permission denied for table alembic_version"
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database_url.database}" WITH (FORCE)'))
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()

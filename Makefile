@@ -18,11 +18,12 @@ TEST_WORKERS ?= auto
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint
 .PHONY: bench bench-quick
-.PHONY: audit test-matrix
+.PHONY: audit test-matrix verify
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" (revision), FROM= TO= (sql)"
+	@echo "  verify: VERIFY_FORMAT=json, VERIFY_SCRATCH_URL=<server>, VERIFY_SCHEMAS=a,b; MIGRATION_VERIFY=1 make upgrade"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -83,6 +84,9 @@ bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and doc
 
 bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the harness runs
 	@$(BIN)/python -m bench --quick
+
+verify: $(STAMP) ## compare the database with the schema of its recorded revision (reads only)
+	@$(RUN) verify
 
 audit: $(STAMP) ## the migration log of the configured database (who applied what, when)
 	@$(RUN) audit

@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import chain, charts, noop, report, stall, testcost
+from bench import chain, charts, noop, report, stall, testcost, verify
 from bench.common import FIGURES, FULL, QUICK, Server, Settings, start_server
 from dbtools.core.errors import UserError, describe, fail
 from dbtools.core.paths import REPO_ROOT
@@ -113,6 +113,7 @@ def run_figures(settings: Settings, workdir: Path) -> dict[str, Any]:
         "chain": lambda: chain.measure(server, settings, workdir / "chain"),
         "noop": lambda: noop.measure(server, settings, head),
         "testcost": lambda: testcost.measure(server, settings, head),
+        "verify": lambda: verify.measure(server, settings, head),
     }
     for name in settings.only:
         started = time.perf_counter()

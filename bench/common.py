@@ -20,7 +20,7 @@ from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 from schema import testing
 
-FIGURES = ("stall", "chain", "noop", "testcost")
+FIGURES = ("stall", "chain", "noop", "testcost", "verify")
 
 
 @dataclass(frozen=True)

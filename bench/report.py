@@ -94,6 +94,8 @@ def render(results: dict[str, Any], charts: dict[str, str]) -> str:
         parts.append(noop_section(results["noop"]))
     if "testcost" in results:
         parts.append(testcost_section(results["testcost"]))
+    if "verify" in results:
+        parts.append(verify_section(results["verify"]))
     parts.append(method())
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
@@ -330,6 +332,38 @@ def testcost_section(tc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verify_section(v: dict[str, Any]) -> str:
+    rows = [
+        ("`pg_dump --schema-only` of the same database (floor)", "pg_dump", None),
+        ("first `python -m dbtools verify` (builds the template)", "first", "first_ratio"),
+        ("repeated `python -m dbtools verify` (template kept)", "repeated", "repeated_ratio"),
+        ("repeated verify in-process (no interpreter start)", "repeated_in_process",
+         "repeated_in_process_ratio"),
+    ]  # fmt: skip
+    lines = [
+        "## 5. Verify",
+        "",
+        "`make verify` on a database at head (it stayed at "
+        f"`{v['version']}`; head: `{v['head']}`), against a plain `pg_dump --schema-only` of the "
+        "same database. The first verify of a revision applies the chain once to a template "
+        "database on the scratch server (dropped before each of these runs); a repeated one "
+        "reads the two catalogs and compares them.",
+        "",
+        "| command | wall time | ratio to pg_dump |",
+        "| --- | --- | --- |",
+    ]
+    for label, key, ratio in rows:
+        shown = f"{v[ratio]:.2f}x" if ratio else "1.00x"
+        lines.append(f"| {label} | {spread(v[key])} | {shown} |")
+    lines += [
+        "",
+        "The repeated verify's whole-command time is mostly the Python interpreter starting "
+        "and importing SQLAlchemy and Alembic (see the no-op floor above); the in-process row "
+        "is the comparison itself: connecting twice, reading two catalogs, comparing.",
+    ]
+    return "\n".join(lines)
+
+
 def seconds(value: float) -> str:
     return f"{value:,.1f} s"
 
@@ -344,5 +378,6 @@ def method() -> str:
   row says in-process.
 - Nothing here asserts a timing. `tests/test_bench.py` runs a tiny version of the harness
   to show it still works; it checks the report's structure and the databases, not speed.
-- Code: `bench/` (`stall.py`, `chain.py`, `noop.py`, `testcost.py`, `report.py`,
-  `charts.py`); `python -m bench --help` lists the knobs (rows, runs, chain lengths)."""
+- Code: `bench/` (`stall.py`, `chain.py`, `noop.py`, `testcost.py`, `verify.py`,
+  `report.py`, `charts.py`); `python -m bench --help` lists the knobs (rows, runs, chain
+  lengths)."""

@@ -23,6 +23,7 @@ from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
 from dbtools.review import check as review
 from dbtools.review.revision import write_revision
+from dbtools.verify import command as verify
 
 Command = Callable[[settings.Env, argparse.Namespace], None]
 
@@ -57,11 +58,14 @@ def cmd_psql(env: settings.Env, _args: argparse.Namespace) -> None:
     os.execve(psql, [str(psql), libpq_url], child_env)
 
 
+def cmd_upgrade(env: settings.Env, args: argparse.Namespace) -> None:
+    if verify.gate_requested(env):
+        verify.gate(env)  # MIGRATION_VERIFY=1: a drifted database is refused before anything runs
+    apply.upgrade(env, args.rev)
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
-    "upgrade": (
-        lambda env, a: apply.upgrade(env, a.rev),
-        "apply migrations up to REV (default head)",
-    ),
+    "upgrade": (cmd_upgrade, "apply migrations up to REV (default head)"),
     "downgrade": (
         lambda env, a: apply.downgrade(env, a.rev),
         "revert to REV (default one step back)",
@@ -87,10 +91,23 @@ COMMANDS: dict[str, tuple[Command, str]] = {
         lambda env, _a: review.check(env),
         "drift, heads, stale artefacts and lint, in one list",
     ),
+    "verify": (
+        lambda env, _a: verify.cmd_verify(env),
+        "compare the database with the schema of its revision",
+    ),
 }
 
 # The commands that load migrations/versions: a broken file is named before they start.
-READS_REVISIONS = ("upgrade", "downgrade", "current", "history", "heads", "sql", "revision")
+READS_REVISIONS = (
+    "upgrade",
+    "downgrade",
+    "current",
+    "history",
+    "heads",
+    "sql",
+    "revision",
+    "verify",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,7 @@ SECTIONS = [
     "## 2. Chain cost against its floor",
     "## 3. The no-op run",
     "## 4. Test cost",
+    "## 5. Verify",
 ]
 
 
@@ -88,6 +89,8 @@ def test_every_measured_database_reached_its_target(tiny_run):
     routes = ("chain", "template_wal_log", "template_file_copy", "schema_testing")
     assert all(results["testcost"]["prepare"][r]["at_head"] for r in routes)
     assert results["testcost"]["make_test"] == {"skipped": True}
+    assert results["verify"]["version"] == head
+    assert results["verify"]["first"]["n"] == results["verify"]["repeated"]["n"] == 1
 
 
 def test_the_repository_is_left_as_it_was(tiny_run):
@@ -128,6 +131,6 @@ def test_a_bad_option_is_one_line_and_no_server(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost"
+        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost, verify"
     ]
     assert not (tmp_path / "B.md").exists()

@@ -1,0 +1,63 @@
+"""The outcome of a verify, for people (text) and for machines (one JSON document)."""
+
+import json
+import textwrap
+from dataclasses import asdict, dataclass
+
+from dbtools.verify.compare import Difference
+
+
+@dataclass(frozen=True)
+class Outcome:
+    database: str  # the URL with its password masked
+    revisions: tuple[str, ...]
+    schemas: list[str]
+    template: str
+    differences: list[Difference]
+
+    @property
+    def revision(self) -> str:
+        return ", ".join(self.revisions) or "base"
+
+    @property
+    def status(self) -> str:
+        return "drift" if self.differences else "match"
+
+
+def as_text(outcome: Outcome) -> str:
+    if not outcome.differences:
+        return f"matches revision {outcome.revision}"
+    count = len(outcome.differences)
+    lines = [f"differs from revision {outcome.revision} in {count} place(s):", ""]
+    for d in outcome.differences:
+        lines.append(f"{d.kind}: {d.object}")
+        lines.append(f"    expected: {_shown(d.expected)}")
+        lines.append(f"    found:    {_shown(d.actual)}")
+        lines.append("    fix:")
+        lines.append(textwrap.indent(d.fix, "        "))
+    lines += ["", "-- the fixes above as one script, in order:", ""]
+    lines += [d.fix for d in outcome.differences]
+    return "\n".join(lines)
+
+
+def _shown(value: str | None) -> str:
+    if value is None:
+        return "(absent)"
+    return " ".join(value.split()) if len(value) < 200 else " ".join(value.split())[:200] + " ..."
+
+
+def as_json(outcome: Outcome) -> str:
+    document = {
+        "status": outcome.status,
+        "database": outcome.database,
+        "revision": outcome.revision,
+        "revisions": list(outcome.revisions),
+        "schemas": outcome.schemas,
+        "template": outcome.template,
+        "differences": [asdict(d) for d in outcome.differences],
+    }
+    return json.dumps(document, indent=2)
+
+
+def migration_running_json(database: str) -> str:
+    return json.dumps({"status": "migration-running", "database": database, "differences": []})

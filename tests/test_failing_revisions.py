@@ -8,6 +8,7 @@ statement. A revision file that does not load is named before anything is applie
 
 import pytest
 
+from dbtools.core.chain import script_directory
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     FIRST,
@@ -93,3 +94,28 @@ def test_broken_revision_file_is_named_before_anything_runs(
     assert expected in line
     assert "nothing was applied" in line
     assert state(engine) == before
+
+
+def test_failing_downgrade_names_its_revision_and_stays_there(tmp_path, database_url, engine):
+    # The run goes down: the revision that failed is the one being reverted, and the
+    # database stays at it (its downgrade rolled back).
+    repo = copy_repo(tmp_path)
+    head = script_directory().get_current_head()
+    bad = "d0d0d0d0d0d0"
+    write_revision(repo, bad, head, "Undo badly.", "pass", 'raise RuntimeError("cannot undo")')
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+
+    # Without consent the downgrade's SQL cannot even be rendered to see what it drops.
+    refused = run(repo, ["downgrade", "-1"], env)
+    assert refused.returncode != 0
+    assert "cannot tell what downgrading to -1 would drop" in error_line(refused.stderr)
+    assert versions(engine) == [bad]
+
+    result = run(repo, ["downgrade", "-1"], {**env, "ALLOW_DATA_LOSS": "1"})
+
+    assert result.returncode != 0
+    line = error_line(result.stderr)
+    assert f"revision {bad} (Undo badly) raised RuntimeError: cannot undo" in line, line
+    assert f"the database stays at {bad}" in line, line
+    assert versions(engine) == [bad]

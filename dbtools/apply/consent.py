@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
 from dbtools.core.errors import UserError
@@ -141,7 +142,19 @@ def check_downgrade(connection: Connection, config_file: str, target: str) -> No
     heads = MigrationContext.configure(connection).get_current_heads()
     if len(heads) != 1:
         return  # at base there is nothing to drop; several heads: Alembic explains
-    found = losses(connection, downgrade_sql(config_file, heads[0], target))
+    try:
+        sql = downgrade_sql(config_file, heads[0], target)
+    except CommandError:
+        raise  # an unknown or impossible REV: explained by the command line
+    except Exception as exc:
+        # Without the SQL there is no telling what the downgrade drops: refuse rather
+        # than guess (a revision that needs the database to decide cannot render).
+        raise UserError(
+            f"cannot tell what downgrading to {target} would drop: rendering its SQL failed "
+            f"({type(exc).__name__}: {exc}); set {CONSENT_VAR}=1 to run it anyway (back the "
+            "database up first); nothing was run"
+        ) from None
+    found = losses(connection, sql)
     connection.rollback()
     if found:
         raise refusal(target, found)

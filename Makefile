@@ -11,6 +11,7 @@ REV ?=
 FROM ?=
 TO ?=
 m ?=
+EMPTY ?=
 TEST_POSTGRES_VERSIONS ?= 16 18
 
 .DEFAULT_GOAL := help
@@ -21,7 +22,7 @@ TEST_POSTGRES_VERSIONS ?= 16 18
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" (revision), FROM= TO= (sql)"
+	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" EMPTY=1 (revision), FROM= TO= (sql)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -37,8 +38,8 @@ upgrade: $(STAMP) ## apply migrations up to REV (default head)
 downgrade: $(STAMP) ## revert to REV (default one step back)
 	@$(RUN) downgrade $(REV)
 
-revision: $(STAMP) ## autogenerate a revision from the models: make revision m="..."
-	@$(RUN) revision -m "$(m)"
+revision: $(STAMP) ## autogenerate a revision from the models: make revision m="..." [EMPTY=1]
+	@$(RUN) revision -m "$(m)" $(if $(filter 1,$(EMPTY)),--empty)
 
 current: $(STAMP) ## the revision the configured database is at
 	@$(RUN) current

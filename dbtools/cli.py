@@ -21,11 +21,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 import schema
-from dbtools import audit, devserver, failures, review
+from dbtools import audit, devserver, failures
 from dbtools import config as settings
 from dbtools.errors import UserError
 from dbtools.failures import InterruptedRun
 from dbtools.retry import with_lock_retries
+from dbtools.review import check as review
 from dbtools.scriptcheck import VERSIONS, check_revision_files
 
 
@@ -89,15 +90,20 @@ def cmd_sql(args: argparse.Namespace) -> None:
 
 
 def cmd_revision(args: argparse.Namespace) -> None:
-    """Autogenerate a revision by comparing the models with a scratch database at head."""
+    """Autogenerate a revision by comparing the models with a scratch database at head;
+    with `--empty`, write one from the same template for the author to fill in."""
     message = (args.message or "").strip()
     if not message:
         raise UserError('a revision needs a message: make revision m="add phone to users"')
     cfg = alembic_config()
-    with scratch_database(settings.database_url()) as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-        command.revision(cfg, message=message, autogenerate=True)
+    if args.empty:
+        command.revision(cfg, message=message)
+    else:
+        with scratch_database(settings.database_url()) as connection:
+            cfg.attributes["connection"] = connection
+            cfg.attributes["autogenerate_revision"] = True  # env.py refuses an empty one
+            command.upgrade(cfg, "head")
+            command.revision(cfg, message=message, autogenerate=True)
     review.cmd_generate(args)  # the new revision's SQL and the head file
 
 
@@ -177,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--to", default="")
         if name == "revision":
             p.add_argument("-m", "--message", default="")
+            p.add_argument("--empty", action="store_true", help="no autogenerate")
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Reviewing revisions: offline SQL, lint and waivers, drift, generated artefacts, check."""

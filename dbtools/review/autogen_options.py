@@ -1,0 +1,43 @@
+"""What autogenerate compares, in one place: `env.py` (revision, `alembic check`) and the
+drift check (`make check`) use the same options, so they never disagree.
+
+Enum types are compared by `alembic-postgresql-enum` (importing it registers its
+comparator): a new enum gets `CREATE TYPE`, values only added become
+`ALTER TYPE ... ADD VALUE ... AFTER` (no table rewrite; see enum_values.py), other value
+changes (removed, renamed, reordered) rebuild the type, and a
+type no model uses any more is dropped (so the downgrade of the revision that created it
+drops it too).
+"""
+
+from typing import Any
+
+import alembic_postgresql_enum
+
+import schema
+from dbtools import audit
+from dbtools.review import enum_values  # noqa: F401  (renders added values with a position)
+
+alembic_postgresql_enum.set_configuration(
+    alembic_postgresql_enum.Config(
+        # Adding values compares by position too: a value inserted in the middle keeps
+        # its place (`ADD VALUE ... AFTER`), as the model lists it.
+        ignore_enum_values_order=False,
+        detect_enum_values_changes=True,
+        drop_unused_enums=True,
+    )
+)
+
+
+def compare_options() -> dict[str, Any]:
+    """The `context.configure()` options that decide what autogenerate sees."""
+    return {
+        "target_metadata": schema.metadata,
+        "compare_type": True,
+        "compare_server_default": True,
+        "include_name": skip_bookkeeping,
+    }
+
+
+def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:
+    """Autogenerate ignores the migration log: it belongs to env.py, not to the models."""
+    return not (type_ in ("schema", "table") and audit.is_bookkeeping(name))

@@ -16,7 +16,7 @@ TEST_POSTGRES_VERSIONS ?= 16 18
 
 .DEFAULT_GOAL := help
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
-	generate check lint
+	generate check lint format
 .PHONY: bench bench-quick
 .PHONY: audit test-matrix
 
@@ -74,6 +74,9 @@ generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrat
 
 check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint findings, in one list
 	@$(RUN) check
+
+format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
+	@$(BIN)/ruff check --fix --quiet --exit-zero . && $(BIN)/ruff format --quiet . && $(BIN)/ruff check --quiet .
 
 lint: $(STAMP) ## ruff (lint and format check) and squawk on each revision's SQL
 	@$(RUN) lint

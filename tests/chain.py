@@ -34,6 +34,14 @@ def message(revision: str) -> str:
     return SCRIPT.get_revision(revision).doc
 
 
+def free_column(table: str, stem: str) -> str:
+    """`stem`, or `stem_2`, `stem_3`...: a column name the models do not give `table` yet."""
+    taken = set(model_columns(table))
+    return next(
+        name for name in (stem, *(f"{stem}_{n}" for n in range(2, 100))) if name not in taken
+    )
+
+
 def model_columns(table: str) -> list[str]:
     """The columns the models give `table`, sorted (the database orders them by age)."""
     return sorted(column.name for column in schema.metadata.tables[table].columns)

@@ -25,24 +25,37 @@ from tests.repo_copy import (
 HEAD = revision_sql.script_directory().get_current_head()
 GUIDE = (REPO_ROOT / "docs" / "reviewing.md").read_text()
 
+# The unsafe operations act on a table of their own, made by a revision before them, so
+# they hold whatever tables and columns the models have grown (nothing references it).
+PROBE = "0badc0ffee00"
+PROBE_TABLE = """
+op.create_table(
+    "lint_probe",
+    sa.Column("id", sa.BigInteger(), primary_key=True),
+    sa.Column("name", sa.Text()),
+    sa.Column("email", sa.Text()),
+    sa.Column("age", sa.SmallInteger()),
+)
+"""
+
 UNSAFE = {
     "index without CONCURRENTLY": (
-        'op.create_index("ix_users_email_name", "users", ["email", "name"])',
+        'op.create_index("ix_lint_probe_email_name", "lint_probe", ["email", "name"])',
         "require-concurrent-index-creation",
     ),
     "NOT NULL column without default": (
-        'op.add_column("users", sa.Column("tenant_id", sa.BigInteger(), nullable=False))',
+        'op.add_column("lint_probe", sa.Column("tenant_id", sa.BigInteger(), nullable=False))',
         "adding-required-field",
     ),
-    "dropped column": ('op.drop_column("users", "age")', "ban-drop-column"),
+    "dropped column": ('op.drop_column("lint_probe", "age")', "ban-drop-column"),
     "renamed column": (
-        'op.alter_column("users", "name", new_column_name="display_name")',
+        'op.alter_column("lint_probe", "name", new_column_name="display_name")',
         "renaming-column",
     ),
-    "dropped table": ('op.drop_table("users")', "ban-drop-table"),
-    "renamed table": ('op.rename_table("users", "people")', "renaming-table"),
+    "dropped table": ('op.drop_table("lint_probe")', "ban-drop-table"),
+    "renamed table": ('op.rename_table("lint_probe", "people")', "renaming-table"),
     "column type change": (
-        'op.alter_column("users", "age", type_=sa.BigInteger())',
+        'op.alter_column("lint_probe", "age", type_=sa.BigInteger())',
         "changing-column-type",
     ),
 }
@@ -77,7 +90,10 @@ def test_every_rule_switched_off_is_explained_in_the_configuration_and_the_guide
 def test_an_unsafe_revision_fails_lint_naming_the_rule(kind, tmp_path, server_url):
     operation, rule = UNSAFE[kind]
     root = copy_repo(tmp_path)
-    write_revision(root, "0badc0ffee01", HEAD, kind, operation)
+    write_revision(
+        root, PROBE, HEAD, "A table to probe", PROBE_TABLE, 'op.drop_table("lint_probe")'
+    )
+    write_revision(root, "0badc0ffee01", PROBE, kind, operation)
     assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
 
     done = make(root, "lint", clean_env())

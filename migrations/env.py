@@ -22,6 +22,7 @@ from dbtools import (
     interrupt,
     waivers,  # noqa: F401  (registers op.waive_lint for the revisions)
 )
+from dbtools.drift import rename_hints_for
 from dbtools.locking import migration_lock
 from dbtools.offline import RevisionBlocks, revision_messages
 from dbtools.review.autogen_options import compare_options
@@ -50,6 +51,8 @@ def refuse_empty_revision(_context: Any, _revision: Any, directives: list[Any]) 
         return
     if directives and directives[0].upgrade_ops.is_empty():
         raise CommandError("the models and the migrations already match: no revision written")
+    for hint in rename_hints_for(directives[0].upgrade_ops) if directives else []:
+        log.warning("%s", hint)
 
 
 def shared_options() -> dict[str, Any]:

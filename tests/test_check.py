@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 import schema
 from dbtools import revision_sql
 from dbtools.config import REPO_ROOT
+from tests import team
 from tests.chain import free_column
 from tests.pg import url_string, versions
 from tests.repo_copy import (
@@ -131,6 +132,15 @@ def test_model_change_fails_check_then_make_revision_fixes_it(server_url, databa
     assert f"-> {new_head}, add phone to users" in upgrade_sql
     assert f"ALTER TABLE users ADD COLUMN {PHONE} VARCHAR;" in upgrade_sql
 
+    # What `make revision` wrote passes `make check` once its docstring is written.
+    unwritten = make(root, "check", server)
+    assert unwritten.returncode != 0
+    assert (
+        f"  - docstring: {revision_file.relative_to(root)}: the docstring still holds the "
+        "template's placeholder (<Say what changes and why...>): replace it with what the "
+        "revision changes and why"
+    ) in unwritten.stdout.splitlines()
+    team.write_docstring(revision_file, "A nullable column: catalog only, safe online.")
     after = make(root, "check", server)
     assert after.returncode == 0, after.stdout + after.stderr
 

@@ -2,7 +2,8 @@
 
 `check` gathers every problem into one list before failing, so one run tells a
 contributor everything to fix: drift between the models and the migrations, more than
-one head, stale generated artefacts, linter findings.
+one head, a revision docstring still the template's, stale generated artefacts, linter
+findings.
 """
 
 import argparse
@@ -16,6 +17,7 @@ from dbtools import generate, lint, revision_sql
 from dbtools.drift import drift
 from dbtools.errors import UserError
 from dbtools.offline import revision_messages
+from dbtools.review.docstrings import unwritten_docstrings
 
 GENERATE_HINT = "run `make generate`"
 
@@ -51,6 +53,7 @@ def cmd_check(_args: argparse.Namespace) -> None:
     """Every problem a reviewer should never have to find by hand, in one list."""
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
+        ("docstring", unwritten_docstrings),
         ("stale", stale_problems),
         ("drift", drift_problems),
         ("lint", lambda: lint.ruff() + lint.squawk()),

@@ -253,3 +253,83 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
         downgraded = dbtools(root, ["downgrade"], env)
         assert downgraded.returncode == 0, downgraded.stderr
         assert index_state(online) == []
+
+
+WAIVED_TABLE = """
+op.waive_lint("prefer-bigint-over-int", reason="a mood score never nears 2^31")
+op.create_table(
+    "moods",
+    sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+    sa.Column("mood", sa.Enum("happy", "sad", name="mood")),
+    sa.Column("score", sa.Integer()),
+)
+"""
+
+
+def test_a_waiver_covers_a_finding_inside_a_statement_after_an_implicit_one(tmp_path, server_url):
+    # The enum column makes create_table emit CREATE TYPE first; the finding is on the
+    # `score` line, inside the multi-line CREATE TABLE after it.
+    root = copy_repo(tmp_path)
+    write_revision(
+        root,
+        "0badc0ffee06",
+        HEAD,
+        "Moods",
+        WAIVED_TABLE,
+        'op.drop_table("moods")\nsa.Enum(name="mood").drop(op.get_bind())',
+    )
+    # No `make generate`: lint renders the revision itself.
+    done = make(root, "lint", clean_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    unwaived = root / "migrations" / "versions" / "2099_01_01_0badc0-0badc0ffee06_extra.py"
+    source = unwaived.read_text().splitlines(keepends=True)
+    unwaived.write_text("".join(line for line in source if "op.waive_lint(" not in line))
+    done = make(root, "lint", clean_env())
+    assert done.returncode != 0
+    [finding] = [line for line in done.stdout.splitlines() if "prefer-bigint-over-int" in line]
+    # File and line of the `score` column, in the SQL as the revision renders now.
+    assert finding.startswith("migrations/sql/2099_01_01_0badc0-0badc0ffee06_extra.upgrade.sql (")
+    row = int(finding.split(":")[1])
+    assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
+    assert "score INTEGER" in rendered(root, "0badc0ffee06").splitlines()[row - 1]
+    # Once generated, the finding names the committed file alone.
+    again = make(root, "lint", clean_env())
+    assert f"extra.upgrade.sql:{row}:" in again.stdout
+    assert "renders now" not in again.stdout
+
+
+def test_an_unused_waiver_names_the_statement_it_sits_on(tmp_path):
+    root = copy_repo(tmp_path)
+    write_revision(
+        root,
+        "0badc0ffee07",
+        HEAD,
+        "Add a nullable note",
+        """
+        op.waive_lint("ban-drop-column", reason="copied from another revision")
+        op.add_column("users", sa.Column("note", sa.Text(), nullable=True))
+        """,
+    )
+    done = make(root, "lint", clean_env())
+    assert done.returncode != 0
+    [line] = [line for line in done.stdout.splitlines() if "waives nothing" in line]
+    assert "waiver of ban-drop-column waives nothing" in line
+    assert "(it sits on `ALTER TABLE users ADD COLUMN note TEXT;`)" in line
+    assert line.startswith("migrations/sql/2099_01_01_0badc0-0badc0ffee07_extra.upgrade.sql (")
+
+
+def test_an_unformatted_file_is_named_and_make_format_fixes_it(tmp_path):
+    root = copy_repo(tmp_path)
+    (root / "dbtools" / "untidy.py").write_text('"""Untidy."""\nimport os,sys\nx=[1,\n2]\n')
+    done = make(root, "lint", clean_env())
+    assert done.returncode != 0
+    # The line where the formatting first differs.
+    assert "dbtools/untidy.py:2:1: not formatted (run `make format`)" in done.stdout
+    assert "dbtools/untidy.py:2:1: E401" in done.stdout  # ruff check, file and line
+    assert "exit status" not in done.stdout
+
+    formatted = make(root, "format", clean_env())
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+    assert (root / "dbtools" / "untidy.py").read_text() == '"""Untidy."""\n\nx = [1, 2]\n'
+    assert make(root, "lint", clean_env()).returncode == 0

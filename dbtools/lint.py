@@ -36,7 +36,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 @dataclass(frozen=True)
 class SqlSource:
-    shown: str  # the path a finding names
+    path: str  # the committed file's path
+    shown: str  # what a finding names: the path, or the path as rendered now
     text: str
 
 
@@ -65,11 +66,12 @@ def sql_sources() -> tuple[list[SqlSource], list[str]]:
             continue
         committed = REPO_ROOT / path
         if committed.exists() and committed.read_text() == text:
-            sources.append(SqlSource(str(path), text))
+            sources.append(SqlSource(str(path), str(path), text))
             continue
-        sources.append(SqlSource(f"{path} ({RENDERED_NOW})", text))
+        # The rendering first: the committed file's findings are compared with it.
+        sources.append(SqlSource(str(path), f"{path} ({RENDERED_NOW})", text))
         if committed.exists():
-            sources.append(SqlSource(str(path), committed.read_text()))
+            sources.append(SqlSource(str(path), str(path), committed.read_text()))
     return sources, problems
 
 
@@ -80,8 +82,16 @@ def squawk() -> list[str]:
     found = run_squawk(sources)
     if isinstance(found, list):
         return lines + found
+    seen: set[tuple[str, str]] = set()  # (rule, statement line) found as rendered now
     for source in sources:
-        lines += apply_waivers(source, found.get(source.shown, []))
+        findings = found.get(source.shown, [])
+        text_lines = source.text.splitlines()
+        if source.shown.startswith(source.path + " "):  # rendered now, not committed
+            seen = {(f.rule, text_lines[f.row]) for f in findings if f.row < len(text_lines)}
+        else:
+            # A stale committed file: only what the fresh rendering does not already say.
+            findings = [f for f in findings if (f.rule, text_lines[f.row]) not in seen]
+        lines += apply_waivers(source, findings)
     return lines
 
 
@@ -92,7 +102,7 @@ def run_squawk(sources: list[SqlSource]) -> dict[str, list[Finding]] | list[str]
         files: dict[str, str] = {}
         for index, source in enumerate(sources):
             # The committed name, so `.squawk.toml`'s path patterns apply as to the file.
-            name = Path(source.shown.split(" ", 1)[0]).name
+            name = Path(source.path).name
             target = Path(tmp) / str(index) / name
             target.parent.mkdir()
             target.write_text(blank_waivers(source.text))

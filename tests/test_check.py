@@ -103,7 +103,7 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
     # The reviewer's guide shows this very run, line for line.
     guide = (REPO_ROOT / "docs" / "reviewing.md").read_text()
     for line in [*lines, last_error(done)]:
-        assert as_in_the_guide(line) in guide
+        assert as_in_the_guide(line) in guide, "\n".join([*lines, last_error(done)])
 
 
 def test_model_change_fails_check_then_make_revision_fixes_it(server_url, database_url, tmp_path):
@@ -199,6 +199,24 @@ def test_two_branches_adding_a_revision_conflict_in_git(tmp_path, server_url):
     merged = git("merge", "first")
     assert merged.returncode != 0
     assert "CONFLICT (content): Merge conflict in migrations/HEAD" in merged.stdout
+
+    # The markers in generated files give one line of advice, not ruff's page of
+    # invalid-syntax findings.
+    conflicted = [
+        line.removeprefix("CONFLICT (content): Merge conflict in ")
+        for line in merged.stdout.splitlines()
+        if line.startswith("CONFLICT (content)")
+    ]
+    linted = make(root, "lint", env)
+    assert linted.returncode != 0
+    [advice] = linted.stdout.splitlines()
+    assert advice.startswith("merge-conflict markers in generated files: ")
+    assert all(path in advice for path in conflicted), (conflicted, advice)
+    assert advice.endswith("then run `make generate`")
+    assert "invalid-syntax" not in linted.stdout
+    checked = make(root, "check", env)
+    assert f"  - conflict: {advice}" in checked.stdout.splitlines()
+    assert "invalid-syntax" not in checked.stdout
 
 
 def columns(url) -> list[str]:

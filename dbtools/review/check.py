@@ -17,6 +17,7 @@ from dbtools import generate, lint, revision_sql
 from dbtools.drift import drift
 from dbtools.errors import UserError
 from dbtools.offline import revision_messages
+from dbtools.review import conflicts
 from dbtools.review.docstrings import unwritten_docstrings
 
 GENERATE_HINT = "run `make generate`"
@@ -38,7 +39,7 @@ def cmd_generate(_args: argparse.Namespace) -> None:
 
 def cmd_lint(_args: argparse.Namespace) -> None:
     """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
-    findings = lint.ruff() + lint.squawk()
+    findings = lint_findings()
     for line in findings:
         print(line)
     if findings:
@@ -56,9 +57,14 @@ def cmd_check(_args: argparse.Namespace) -> None:
         ("docstring", unwritten_docstrings),
         ("stale", stale_problems),
         ("drift", drift_problems),
-        ("lint", lambda: lint.ruff() + lint.squawk()),
+        ("lint", lint_findings),
     ]
     problems = [f"{name}: {line}" for name, find in sections for line in find()]
+    if markers := conflicts.conflicted():
+        problems = [
+            f"conflict: {conflicts.advice(markers)}",
+            *conflicts.without_conflicted(problems, markers),
+        ]
     if problems:
         print(f"make check found {len(problems)} problem(s):")
         for line in problems:
@@ -69,6 +75,14 @@ def cmd_check(_args: argparse.Namespace) -> None:
         f"check passed: one head ({heads[0]}), models match the migrations, "
         "generated artefacts are fresh, lint is clean"
     )
+
+
+def lint_findings() -> list[str]:
+    """Ruff and Squawk; a generated file with merge-conflict markers is one line."""
+    findings = lint.ruff() + lint.squawk()
+    if markers := conflicts.conflicted():
+        return [conflicts.advice(markers), *conflicts.without_conflicted(findings, markers)]
+    return findings
 
 
 def head_problems() -> list[str]:

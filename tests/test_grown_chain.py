@@ -69,6 +69,10 @@ def test_a_team_revision_passes_check_and_the_per_revision_tests(
     team.write_docstring(path)
     checked = make(root, "check", env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    docs = (root / "docs" / "schema.md").read_text()  # generated with the revision
+    assert "| `order_status` | `pending`, `paid` |" in docs
+    assert "(`fk_orders_user_id_users`, on delete cascade)" in docs
+    assert "- `ck_orders_quantity_positive`: `quantity > 0`" in docs
 
     # The copy's own per-revision tests, on the grown chain, on the suite's server.
     tests = subprocess.run(

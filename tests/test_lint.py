@@ -333,3 +333,69 @@ def test_an_unformatted_file_is_named_and_make_format_fixes_it(tmp_path):
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
     assert (root / "dbtools" / "untidy.py").read_text() == '"""Untidy."""\n\nx = [1, 2]\n'
     assert make(root, "lint", clean_env()).returncode == 0
+
+
+# One statement for each kind of step a revision can render; whatever Squawk says about
+# them with this repository's configuration, the guide must explain.
+EVERY_KIND_OF_STEP = """
+BEGIN;
+SET lock_timeout = '5s';
+SET statement_timeout = '10min';
+DROP TYPE t1;
+DROP INDEX i1;
+ALTER TABLE a DROP CONSTRAINT c1;
+DROP FUNCTION f1();
+DROP VIEW v1;
+DROP SCHEMA s1;
+DROP SEQUENCE q1;
+DROP DOMAIN d1;
+DROP EXTENSION e1;
+DROP TABLE a2;
+ALTER TABLE a DROP COLUMN c;
+ALTER TABLE a ALTER COLUMN x DROP DEFAULT;
+ALTER TYPE t2 ADD VALUE 'w';
+ALTER TYPE t2 RENAME TO t3;
+ALTER TABLE a RENAME TO a3;
+ALTER TABLE a RENAME COLUMN x TO y;
+ALTER TABLE a SET SCHEMA s2;
+CREATE TABLE b (id serial PRIMARY KEY, c char(3), t timestamp, n int, s smallint);
+CREATE INDEX ib ON a (x);
+ALTER TABLE a ADD CONSTRAINT u UNIQUE (x);
+ALTER TABLE a ALTER COLUMN x DROP NOT NULL;
+ALTER TABLE a ALTER COLUMN x SET NOT NULL;
+ALTER TABLE a ADD COLUMN z uuid DEFAULT gen_random_uuid();
+ALTER TABLE a ADD COLUMN r bigint NOT NULL;
+ALTER TABLE a ADD CONSTRAINT ck CHECK (x > 0);
+ALTER TABLE a ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES b (id);
+ALTER TABLE a ALTER COLUMN x TYPE bigint;
+ALTER TABLE a ALTER COLUMN x DROP IDENTITY;
+ALTER TABLE a ALTER COLUMN x DROP EXPRESSION;
+TRUNCATE a CASCADE;
+CREATE INDEX CONCURRENTLY ci ON a (x);
+REINDEX TABLE a;
+ALTER TABLE a DETACH PARTITION p1;
+CREATE DOMAIN dd AS int CHECK (VALUE > 0);
+ALTER DOMAIN dd ADD CONSTRAINT x CHECK (VALUE > 1);
+UPDATE a SET x = 1, x = 2;
+COMMIT;
+"""
+
+
+def test_the_guide_explains_every_rule_a_revision_can_trigger(tmp_path):
+    import subprocess
+
+    sql = tmp_path / "every.upgrade.sql"
+    sql.write_text(EVERY_KIND_OF_STEP)
+    squawk = REPO_ROOT / ".venv" / "bin" / "squawk"
+    done = subprocess.run(
+        [str(squawk), "--config", ".squawk.toml", "--reporter", "gcc", str(sql)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    rules = {line.split(": warning: ", 1)[1].split()[0] for line in done.stdout.splitlines()}
+    assert len(rules) > 20, done.stdout + done.stderr
+    table = [line for line in GUIDE.splitlines() if line.startswith("| `")]
+    missing = sorted(r for r in rules if not any(f"`{r}`" in row.split(" | ")[0] for row in table))
+    assert missing == [], f"explain in docs/reviewing.md: {', '.join(missing)}"

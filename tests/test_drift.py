@@ -120,6 +120,7 @@ def test_drift_names_every_change_and_the_revision_makes_it(grown, database_url)
     again = make(root, "check", env)
     assert not [line for line in again.stdout.splitlines() if " - drift: " in line]
     assert " ban-drop-column " in again.stdout
+    assert "require-enum-value-ordering" not in again.stdout  # ADD VALUE ... AFTER passes
 
     assert dbtools(root, ["upgrade"], target).returncode == 0
     after = catalog_facts(database_url)

@@ -8,16 +8,35 @@ from `make revision`, and its docstring is then written by hand, as the template
 import re
 from pathlib import Path
 
+from sqlalchemy import Enum
+
+import schema
 from tests.repo_copy import make
 
-TABLE = "orders"
-ENUM = "order_status"
-ENUM_VALUES = ["pending", "paid"]
-CHECK = "ck_orders_quantity_positive"
-INDEX = "ix_orders_user_id"
-FOREIGN_KEY = "fk_orders_user_id_users"
 
-MODEL = '''"""The `orders` table: what people ordered."""
+def _free(stem: str, taken: set[str]) -> str:
+    return next(n for n in (stem, *(f"{stem}_{i}" for i in range(2, 100))) if n not in taken)
+
+
+# Names no model has taken yet: the repository may have grown an `orders` table itself.
+TABLE = _free("orders", set(schema.metadata.tables))
+ENUM = _free(
+    "order_status",
+    {
+        c.type.name
+        for t in schema.metadata.tables.values()
+        for c in t.columns
+        if isinstance(c.type, Enum)
+    },
+)
+CLASS = "".join(part.title() for part in TABLE.split("_"))
+MODULE = TABLE  # schema/<MODULE>.py
+ENUM_VALUES = ["pending", "paid"]
+CHECK = f"ck_{TABLE}_quantity_positive"
+INDEX = f"ix_{TABLE}_user_id"
+FOREIGN_KEY = f"fk_{TABLE}_user_id_users"
+
+MODEL = f'''"""The `{TABLE}` table: what people ordered."""
 
 import enum
 
@@ -27,16 +46,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from schema.base import Base
 
 
-class OrderStatus(enum.Enum):
+class {CLASS}Status(enum.Enum):
     pending = "pending"
     paid = "paid"
 
 
-class Order(Base):
-    __tablename__ = "orders"
+class {CLASS}(Base):
+    __tablename__ = "{TABLE}"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        {"comment": "What people ordered."},
+        {{"comment": "What people ordered."}},
     )
 
     id: Mapped[int] = mapped_column(
@@ -45,8 +64,8 @@ class Order(Base):
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True, comment="Who."
     )
-    status: Mapped[OrderStatus] = mapped_column(
-        Enum(OrderStatus, name="order_status"),
+    status: Mapped[{CLASS}Status] = mapped_column(
+        Enum({CLASS}Status, name="{ENUM}"),
         server_default="pending",
         comment="Where the order stands.",
     )
@@ -62,14 +81,14 @@ DOCSTRING = (
 
 
 def add_model(root: Path) -> None:
-    """Write schema/order.py and register it in the package, as the README says."""
-    (root / "schema" / "order.py").write_text(MODEL)
+    """Write the model module and register it in the package, as the README says."""
+    (root / "schema" / f"{MODULE}.py").write_text(MODEL)
     init = root / "schema" / "__init__.py"
-    source = init.read_text().replace(
-        "from schema.user import User\n",
-        "from schema.order import Order\nfrom schema.user import User\n",
-    )
-    init.write_text(source.replace('    "User",\n', '    "Order",\n    "User",\n'))
+    anchor = "from schema.user import User\n"
+    source = init.read_text()
+    assert anchor in source
+    source = source.replace(anchor, f"from schema.{MODULE} import {CLASS}\n{anchor}")
+    init.write_text(source.replace('    "User",\n', f'    "{CLASS}",\n    "User",\n'))
 
 
 def new_revisions(root: Path, before: set[str]) -> list[Path]:

@@ -17,28 +17,26 @@ from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
 AGE = free_column("users", "age_years")
-CHANGES = {
-    "schema/order.py": [
-        ('    paid = "paid"\n', '    paid = "paid"\n    shipped = "shipped"\n'),
-        ('name="quantity_positive"', 'name="quantity_at_least_one"'),
-        ('server_default=text("1")', 'server_default=text("2")'),
-        ('ondelete="CASCADE"', 'ondelete="SET NULL"'),
-        ('comment="Where the order stands."', 'comment="Where it is."'),
-    ],
-}
+T, ENUM = team.TABLE, team.ENUM
+CHANGES = [
+    ('    paid = "paid"\n', '    paid = "paid"\n    shipped = "shipped"\n'),
+    ('name="quantity_positive"', 'name="quantity_at_least_one"'),
+    ('server_default=text("1")', 'server_default=text("2")'),
+    ('ondelete="CASCADE"', 'ondelete="SET NULL"'),
+    ('comment="Where the order stands."', 'comment="Where it is."'),
+]
 FIX = 'add a revision with `make revision m="..."` or fix the models'
 EXPECTED = [
-    "column orders.status: comment 'Where the order stands.' in the migrations, "
+    f"column {T}.status: comment 'Where the order stands.' in the migrations, "
     "'Where it is.' in the models",
-    "column orders.quantity: default 1 in the migrations, 2 in the models",
-    "constraint ck_orders_quantity_positive on orders: in the migrations but not in the models",
-    "constraint ck_orders_quantity_at_least_one on orders: in the models but no revision "
-    "creates it",
+    f"column {T}.quantity: default 1 in the migrations, 2 in the models",
+    f"constraint ck_{T}_quantity_positive on {T}: in the migrations but not in the models",
+    f"constraint ck_{T}_quantity_at_least_one on {T}: in the models but no revision creates it",
     f"column users.{AGE}: in the models but no revision creates it",
     "column users.age: in the migrations but not in the models",
-    "constraint fk_orders_user_id_users on orders: changed, ON DELETE CASCADE in the "
+    f"constraint {team.FOREIGN_KEY} on {T}: changed, ON DELETE CASCADE in the "
     "migrations, ON DELETE SET NULL in the models",
-    "enum type order_status: values pending, paid in the migrations, pending, paid, shipped "
+    f"enum type {ENUM}: values pending, paid in the migrations, pending, paid, shipped "
     "in the models",
 ]
 RENAME_HINT = (
@@ -60,13 +58,12 @@ def grown(tmp_path, server_url):
 
 
 def change_models(root) -> None:
-    for name, edits in CHANGES.items():
-        path = root / name
-        source = path.read_text()
-        for old, new in edits:
-            assert old in source, old
-            source = source.replace(old, new)
-        path.write_text(source)
+    path = root / "schema" / f"{team.MODULE}.py"
+    source = path.read_text()
+    for old, new in CHANGES:
+        assert old in source, old
+        source = source.replace(old, new)
+    path.write_text(source)
     user = root / "schema" / "user.py"
     user.write_text(user.read_text().replace("    age: Mapped", f"    {AGE}: Mapped"))
 
@@ -74,15 +71,14 @@ def change_models(root) -> None:
 def catalog_facts(url) -> dict:
     sql = {
         "values": "SELECT e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
-        "WHERE t.typname = 'order_status' ORDER BY e.enumsortorder",
+        f"WHERE t.typname = '{ENUM}' ORDER BY e.enumsortorder",
         "checks": "SELECT conname FROM pg_constraint WHERE contype = 'c' "
-        "AND conrelid = 'orders'::regclass ORDER BY conname",
-        "on_delete": "SELECT confdeltype FROM pg_constraint "
-        "WHERE conname = 'fk_orders_user_id_users'",
+        f"AND conrelid = '{T}'::regclass ORDER BY conname",
+        "on_delete": f"SELECT confdeltype FROM pg_constraint WHERE conname = '{team.FOREIGN_KEY}'",
         "default": "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
         "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
-        "WHERE d.adrelid = 'orders'::regclass AND a.attname = 'quantity'",
-        "comment": "SELECT col_description('orders'::regclass, 3)",
+        f"WHERE d.adrelid = '{T}'::regclass AND a.attname = 'quantity'",
+        "comment": f"SELECT col_description('{T}'::regclass, 3)",
         "users": "SELECT column_name FROM information_schema.columns "
         "WHERE table_name = 'users' ORDER BY column_name",
     }
@@ -113,7 +109,7 @@ def test_drift_names_every_change_and_the_revision_makes_it(grown, database_url)
     assert RENAME_HINT in made.stderr  # said while the revision is written, too
     [path] = team.new_revisions(root, before_files)
     source = path.read_text()
-    assert "op.execute(\"ALTER TYPE order_status ADD VALUE 'shipped' AFTER 'paid'\")" in source
+    assert f"op.execute(\"ALTER TYPE {ENUM} ADD VALUE 'shipped' AFTER 'paid'\")" in source
     team.write_docstring(path, "Orders change; the rename is written as drop and add here.")
     # No drift left; what remains is the linter's say on dropping and re-adding
     # constraints on a live table, which is the DBA's call (a waiver or safer forms).
@@ -125,7 +121,7 @@ def test_drift_names_every_change_and_the_revision_makes_it(grown, database_url)
     assert dbtools(root, ["upgrade"], target).returncode == 0
     after = catalog_facts(database_url)
     assert after["values"] == ["pending", "paid", "shipped"]
-    assert after["checks"] == ["ck_orders_quantity_at_least_one"]
+    assert after["checks"] == [f"ck_{T}_quantity_at_least_one"]
     assert after["on_delete"] == ["n"]  # SET NULL
     assert after["default"] == ["2"]
     assert after["comment"] == ["Where it is."]

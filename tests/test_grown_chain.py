@@ -64,15 +64,15 @@ def test_a_team_revision_passes_check_and_the_per_revision_tests(
     source = path.read_text()
     # The enum's type is created before the table and dropped after it.
     assert source.index(".create(op.get_bind())") < source.index("op.create_table(")
-    assert source.index('op.drop_table("orders")') < source.index(".drop(op.get_bind())")
+    assert source.index(f'op.drop_table("{team.TABLE}")') < source.index(".drop(op.get_bind())")
 
     team.write_docstring(path)
     checked = make(root, "check", env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     docs = (root / "docs" / "schema.md").read_text()  # generated with the revision
-    assert "| `order_status` | `pending`, `paid` |" in docs
-    assert "(`fk_orders_user_id_users`, on delete cascade)" in docs
-    assert "- `ck_orders_quantity_positive`: `quantity > 0`" in docs
+    assert f"| `{team.ENUM}` | `pending`, `paid` |" in docs
+    assert f"(`{team.FOREIGN_KEY}`, on delete cascade)" in docs
+    assert f"- `{team.CHECK}`: `quantity > 0`" in docs
 
     # The copy's own per-revision tests, on the grown chain, on the suite's server.
     tests = subprocess.run(
@@ -90,7 +90,7 @@ def test_a_team_revision_passes_check_and_the_per_revision_tests(
         check=False,
     )
     assert tests.returncode == 0, tests.stdout[-4000:]
-    assert "test_head_builds_each_table_the_models_describe[orders] PASSED" in tests.stdout
+    assert f"test_head_builds_each_table_the_models_describe[{team.TABLE}] PASSED" in tests.stdout
     assert "test_downgrade_leaves_no_trace PASSED" in tests.stdout
 
     # And on a database of this test: the type comes and goes with its revision.

@@ -14,7 +14,7 @@ from sqlalchemy import text
 import schema
 from tests import team
 from tests.chain import HEAD, free_column
-from tests.pg import url_string
+from tests.pg import column, url_string, versions
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
 DATA_STEP = """
@@ -44,12 +44,7 @@ def fill_upgrade(path, body: str) -> None:
 
 
 def names(url) -> list:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text("SELECT name FROM users ORDER BY id")).scalars())
-    finally:
-        engine.dispose()
+    return column(url, "SELECT name FROM users ORDER BY id")
 
 
 def test_make_revision_empty_writes_a_data_revision_that_runs(tmp_path, server_url, database_url):
@@ -95,16 +90,7 @@ def test_plain_alembic_revision_keeps_op_and_runs(tmp_path, database_url):
     fill_upgrade(path, DATA_STEP)
     upgraded = alembic(root, ["upgrade", "head"], env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert versions_of(database_url) == [team.revision_id(path)]
-
-
-def versions_of(url) -> list[str]:
-    engine = schema.make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    finally:
-        engine.dispose()
+    assert versions(database_url) == [team.revision_id(path)]
 
 
 def test_alembic_check_passes_on_a_clean_tree_and_names_drift(tmp_path, database_url):

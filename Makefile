@@ -11,18 +11,19 @@ REV ?=
 FROM ?=
 TO ?=
 m ?=
+EMPTY ?=
 TEST_POSTGRES_VERSIONS ?= 16 18
 TEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
-	generate check lint
+	generate check lint format
 .PHONY: bench bench-quick
 .PHONY: audit test-matrix verify
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" (revision), FROM= TO= (sql)"
+	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" EMPTY=1 (revision), FROM= TO= (sql)"
 	@echo "  verify: VERIFY_FORMAT=json, VERIFY_SCRATCH_URL=<server>, VERIFY_SCHEMAS=a,b; MIGRATION_VERIFY=1 make upgrade"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -39,8 +40,8 @@ upgrade: $(STAMP) ## apply migrations up to REV (default head)
 downgrade: $(STAMP) ## revert to REV (default one step back)
 	@$(RUN) downgrade $(REV)
 
-revision: $(STAMP) ## autogenerate a revision from the models: make revision m="..."
-	@$(RUN) revision -m "$(m)"
+revision: $(STAMP) ## autogenerate a revision from the models: make revision m="..." [EMPTY=1]
+	@$(RUN) revision -m "$(m)" $(if $(filter 1,$(EMPTY)),--empty)
 
 current: $(STAMP) ## the revision the configured database is at
 	@$(RUN) current
@@ -75,6 +76,9 @@ generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrat
 
 check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint findings, in one list
 	@$(RUN) check
+
+format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
+	@$(BIN)/ruff check --fix --quiet --exit-zero . && $(BIN)/ruff format --quiet . && $(BIN)/ruff check --quiet .
 
 lint: $(STAMP) ## ruff (lint and format check) and squawk on each revision's SQL
 	@$(RUN) lint

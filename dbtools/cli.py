@@ -79,7 +79,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     ),
     "sql": (cmd_sql, "print upgrade SQL without connecting"),
     "revision": (
-        lambda env, a: write_revision(env, a.message),
+        lambda env, a: write_revision(env, a.message, empty=a.empty),
         "autogenerate a revision from the models",
     ),
     "db": (cmd_db, "start the development server"),
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--to", default="")
         if name == "revision":
             p.add_argument("-m", "--message", default="")
+            p.add_argument("--empty", action="store_true", help="no autogenerate")
     return parser
 
 

@@ -17,8 +17,9 @@ import dbtools.operations.waivers  # noqa: F401  (registers op.waive_lint for th
 from dbtools.apply.run import MigrationRun, connected
 from dbtools.core import settings
 from dbtools.core.chain import messages
-from dbtools.review.autogen_options import compare_options, refuse_empty_revision
+from dbtools.review.autogen_options import compare_options
 from dbtools.review.offline_sql import RevisionBlocks
+from dbtools.review.revision_hooks import refuse_empty_revision
 
 config = context.config
 

@@ -20,11 +20,18 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.core.bookkeeping import QUALIFIED_LOG as QUALIFIED
 from dbtools.core.catalog import describe
+
+# Re-exported for the reliability tests: read from the chain, so they grow with it.
+from tests.chain import (  # noqa: F401
+    BEFORE_HEAD,
+    FIRST,
+    HEAD,
+    REVISIONS,
+    model_columns,
+    upgrades,
+)
 from tests.pg import url_string
 from tests.repo_copy import clean_env
-
-HEAD = "409207e4393e"
-FIRST = "78593f8e1fa5"
 
 # Given to every run whose URL has none: the embedded server trusts local connections and
 # ignores it, so each run also proves the password never reaches the output.

@@ -20,14 +20,17 @@ from dbtools.core.paths import REPO_ROOT
 from dbtools.review.autogen_options import compare_options
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
+    BEFORE_HEAD,
     FIRST,
     HEAD,
+    REVISIONS,
     SECRET,
     cli_env,
     error_line,
     log_rows,
     run,
     state,
+    upgrades,
     versions,
 )
 
@@ -49,8 +52,7 @@ def test_each_revision_is_logged_with_role_duration_and_checksum(database_url, e
             )
         ).all()
     assert [(r[0], r[1]) for r in rows] == [
-        (FIRST, "upgrade"),
-        (HEAD, "upgrade"),
+        *((revision, "upgrade") for revision in REVISIONS),
         (HEAD, "downgrade"),
     ]
     for revision, _, by_current_user, duration_ms, checksum, in_the_past, description in rows:
@@ -59,7 +61,7 @@ def test_each_revision_is_logged_with_role_duration_and_checksum(database_url, e
         digest = hashlib.sha256(revision_file(REPO_ROOT, revision).read_bytes()).hexdigest()
         assert checksum == digest
         assert description
-    assert versions(engine) == [FIRST]
+    assert versions(engine) == [BEFORE_HEAD]
 
 
 def test_each_logged_duration_is_that_revision_s_own(tmp_path, database_url, engine):
@@ -104,10 +106,14 @@ def test_an_edited_applied_revision_is_refused_until_accepted(tmp_path, database
 
     accepted = run(repo, ["upgrade", "head"], {**env, "MIGRATION_ALLOW_EDITED": "1"})
     assert accepted.returncode == 0, accepted.stderr
-    assert log_rows(engine) == [("upgrade", FIRST), ("accept-edit", FIRST), ("upgrade", HEAD)]
+    assert log_rows(engine) == [
+        ("upgrade", FIRST),
+        ("accept-edit", FIRST),
+        *upgrades(REVISIONS[1:]),
+    ]
     # The accepted checksum is the one later runs compare against.
     assert run(repo, ["downgrade", "-1"], env).returncode == 0
-    assert versions(engine) == [FIRST]
+    assert versions(engine) == [BEFORE_HEAD]
 
 
 def test_make_audit_prints_the_history(database_url):
@@ -119,7 +125,7 @@ def test_make_audit_prints_the_history(database_url):
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].split()[:4] == ["applied", "at", "(UTC)", "direction"]
-    assert [line.split()[2:4] for line in lines[1:]] == [["upgrade", FIRST], ["upgrade", HEAD]]
+    assert [line.split()[2:4] for line in lines[1:]] == [[d, r] for d, r in upgrades()]
     assert SECRET not in shown.stderr and SECRET not in shown.stdout
 
 

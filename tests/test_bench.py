@@ -17,6 +17,7 @@ from bench.common import Server, repo_copy
 from dbtools import devserver
 from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
+from tests.chain import TABLES_AT_HEAD
 from tests.pg import fresh_database
 
 # One worker runs the module, so the tiny bench runs once.
@@ -31,6 +32,8 @@ SECTIONS = [
     "## 4. Test cost",
     "## 5. Verify",
 ]
+# A synthetic chain a few revisions longer than the shipped one, however long that grows.
+LONGER = len(shipped_revisions()) + 4
 
 
 def repository_files() -> set[str]:
@@ -42,7 +45,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """`python -m bench --quick` at the smallest sizes, into a temporary folder."""
     out = tmp_path_factory.mktemp("bench")
     before = repository_files()
-    args = ["--quick", "--rows", "2000", "--runs", "1", "--chains", "6", "--before", "0.5"]
+    args = ["--quick", "--rows", "2000", "--runs", "1", "--chains", str(LONGER), "--before", "0.5"]
     args += ["--after", "0.5", "--out", str(out / "BENCHMARKS.md"), "--assets", str(out / "a")]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args],
@@ -83,7 +86,10 @@ def test_every_measured_database_reached_its_target(tiny_run):
     assert all("timeline" not in s for s in scenarios)  # kept out of the JSON
     # The first revision creates users: no users table under load before it.
     assert scenarios[0]["applicable"] is False
-    assert [p["revisions"] for p in results["chain"]["points"]] == [len(shipped_revisions()), 6]
+    assert [p["revisions"] for p in results["chain"]["points"]] == [
+        len(shipped_revisions()),
+        LONGER,
+    ]
     assert all(p["reached_head"] and p["same_schema"] for p in results["chain"]["points"])
     assert results["noop"]["version_after"] == head
     routes = ("chain", "template_wal_log", "template_file_copy", "schema_testing")
@@ -100,7 +106,7 @@ def test_the_repository_is_left_as_it_was(tiny_run):
 
 def test_a_synthetic_chain_in_a_copy_builds_one_table_per_revision(tmp_path, server_url):
     copy = repo_copy(tmp_path / "copy")
-    head = build_chain(copy, 7)
+    head = build_chain(copy, LONGER)
     sql = offline_sql(copy, tmp_path / "upgrade.sql")
     server = Server(url=server_url, bin=devserver.bin_dir(devserver.DEFAULT_VERSION))
 
@@ -115,9 +121,9 @@ def test_a_synthetic_chain_in_a_copy_builds_one_table_per_revision(tmp_path, ser
             engine.dispose()
 
     assert version == head
-    synthetic = 7 - len(shipped_revisions())
+    synthetic = LONGER - len(shipped_revisions())
     assert sorted(tables) == sorted(
-        ["alembic_version", "users", *(f"bench_t{i}" for i in range(1, synthetic + 1))]
+        [*TABLES_AT_HEAD, *(f"bench_t{i}" for i in range(1, synthetic + 1))]
     )
 
 

@@ -16,14 +16,16 @@ from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.paths import REPO_ROOT
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
-    FIRST,
     HEAD,
+    REVISIONS,
     cli_env,
     columns,
     command,
     log_rows,
+    model_columns,
     run,
     start,
+    upgrades,
     versions,
 )
 
@@ -70,8 +72,8 @@ def test_eight_parallel_upgrades_apply_each_revision_once(
     waited = sum(WAITING in err for _, _, err in results)
     assert waited == PARALLEL_RUNS
     assert versions(engine) == [HEAD]
-    assert log_rows(engine) == [("upgrade", FIRST), ("upgrade", HEAD)]
-    assert columns(engine, "users") == ["id", "name", "email", "age"]
+    assert log_rows(engine) == upgrades()
+    assert sorted(columns(engine, "users")) == model_columns("users")
     figure(
         "parallel upgrades",
         f"{PARALLEL_RUNS}/{PARALLEL_RUNS} exited 0 in {elapsed:.1f} s; "
@@ -105,7 +107,7 @@ def test_upgrade_and_downgrade_racing_serialise(tmp_path, database_url, engine: 
     ]
     assert len(waited) == 1
     rows = log_rows(engine)[setup_rows:]
-    chain = [FIRST, HEAD, SLOW_DOWN]
+    chain = [*REVISIONS, SLOW_DOWN]
     upgrade_first = [("upgrade", SLOW_UP)] + [("downgrade", r) for r in [SLOW_UP, *chain[::-1]]]
     downgrade_first = [("downgrade", r) for r in chain[::-1]] + [
         ("upgrade", r) for r in [*chain, SLOW_UP]
@@ -116,7 +118,7 @@ def test_upgrade_and_downgrade_racing_serialise(tmp_path, database_url, engine: 
         assert columns(engine, "users") == []
     else:
         assert versions(engine) == [SLOW_UP]
-        assert columns(engine, "users") == ["id", "name", "email", "age"]
+        assert sorted(columns(engine, "users")) == model_columns("users")
     figure("upgrade vs downgrade race", f"serialised: the {waited[0]} waited; both exited 0")
 
 

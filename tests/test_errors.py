@@ -16,6 +16,7 @@ from tests.pg import url_string
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
+    REVISIONS,
     SECRET,
     cli_env,
     error_line,
@@ -118,8 +119,9 @@ CASES = [
         "below-base",
         None,
         {},
-        ["downgrade", "-3"],
-        "cannot downgrade 3 step(s): that goes below base",
+        # One step more than the chain has, however long it grows.
+        ["downgrade", f"-{len(REVISIONS) + 1}"],
+        f"cannot downgrade {len(REVISIONS) + 1} step(s): that goes below base",
     ),
     (
         "revision-without-message",

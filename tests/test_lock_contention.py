@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.chain import free_column
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.xdist_group("timing")
 
 LOCK_TIMEOUT_S = 2
 TAGS, NICKNAME = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
+COLUMN = free_column("users", "nickname")  # a column the users model has not taken
 
 
 @pytest.fixture
@@ -51,8 +53,8 @@ def repo(tmp_path):
         NICKNAME,
         TAGS,
         "Add nickname to users.",
-        'op.add_column("users", sa.Column("nickname", sa.Text))',
-        'op.drop_column("users", "nickname")',
+        f'op.add_column("users", sa.Column("{COLUMN}", sa.Text))',
+        f'op.drop_column("users", "{COLUMN}")',
     )
     return root
 
@@ -99,7 +101,7 @@ def test_blocked_revision_gives_up_and_late_readers_are_not_held(
     # The revision before the blocked one stays applied; the blocked one left nothing.
     assert versions(engine) == [TAGS]
     assert columns(engine, "tags") == ["id"]
-    assert "nickname" not in columns(engine, "users")
+    assert COLUMN not in columns(engine, "users")
     assert log_rows(engine)[-1] == ("upgrade", TAGS)
     # The promise itself: a reader arriving meanwhile waits at most about lock_timeout.
     assert reader_result["delay"] < LOCK_TIMEOUT_S + 2
@@ -113,7 +115,7 @@ def test_blocked_revision_gives_up_and_late_readers_are_not_held(
     # Once the other session has ended, the same command succeeds.
     assert run(repo, ["upgrade", "head"], env).returncode == 0
     assert versions(engine) == [NICKNAME]
-    assert columns(engine, "users")[-1] == "nickname"
+    assert columns(engine, "users")[-1] == COLUMN
 
 
 def test_retries_succeed_once_the_other_session_ends(repo, database_url, engine, figure):

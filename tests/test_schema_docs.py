@@ -1,7 +1,7 @@
 """Comments and schema docs: every table and column is described, in the models, in the
 database the migrations build (what `psql \\d+` shows) and in docs/schema.md."""
 
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, text
+from sqlalchemy import Column, Enum, ForeignKey, Integer, MetaData, String, Table, text
 from sqlalchemy.engine import URL
 
 import schema
@@ -66,3 +66,21 @@ def test_foreign_keys_become_relationships_in_the_diagram():
     assert "integer team_id FK" in text_
     assert "references `teams.id` (`fk_members_team_id_teams`)" in text_
     assert "| `nick` | varchar(20) | yes | `'anon'` |" in text_
+
+
+def test_enum_values_and_foreign_key_actions_are_shown():
+    metadata = MetaData(naming_convention=schema.metadata.naming_convention)
+    Table("teams", metadata, Column("id", Integer, primary_key=True))
+    Table(
+        "members",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+        Column("role", Enum("owner", "guest", name="member_role")),
+    )
+    text_ = schema_docs.render(metadata)
+    assert "## Enum types\n\n| type | values, in order |" in text_
+    assert "| `member_role` | `owner`, `guest` |" in text_
+    assert "| `role` | enum `member_role` (`owner`, `guest`) | yes |" in text_
+    assert "references `teams.id` (`fk_members_team_id_teams`, on delete cascade)" in text_
+    assert "        enum_member_role role" in text_  # the diagram's attribute type

@@ -1,13 +1,16 @@
 """Renders `docs/schema.md` from the models: an ER diagram and a section per table.
 
 The diagram is Mermaid (GitHub renders it in place); the sections list every column
-with its type, nullability, default, constraints and comment, then the indexes. All of
-it comes from `schema.metadata`, so it needs no database and is the same on every run.
+with its type (an enum with its values), nullability, default, constraints (foreign keys
+with their ON DELETE / ON UPDATE actions) and comment, then the checks and indexes; enum
+types get a table of their own. All of it comes from `schema.metadata`, so it needs no
+database and is the same on every run.
 """
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Enum,
     ForeignKeyConstraint,
     Identity,
     MetaData,
@@ -34,6 +37,7 @@ def render(metadata: MetaData | None = None) -> str:
         "[consuming.md](consuming.md).\n",
         "## Entity-relationship diagram\n",
         diagram(tables),
+        *enum_section(tables),
         *(section(t) for t in tables),
     ]
     return "\n".join(parts)
@@ -55,6 +59,24 @@ def diagram(tables: list[Table]) -> str:
     return "\n".join(lines)
 
 
+def enum_section(tables: list[Table]) -> list[str]:
+    """Each enum type once, with its values in order (PostgreSQL sorts by that order)."""
+    enums = {
+        column.type.name: list(column.type.enums)
+        for table in tables
+        for column in table.columns
+        if isinstance(column.type, Enum) and column.type.name
+    }
+    if not enums:
+        return []
+    lines = ["## Enum types\n", "| type | values, in order |", "| --- | --- |"]
+    lines += [
+        f"| `{name}` | {', '.join(f'`{v}`' for v in values)} |"
+        for name, values in sorted(enums.items())
+    ]
+    return ["\n".join(lines) + "\n"]
+
+
 def _entity_attribute(column: Column) -> str:
     keys = []
     if column.primary_key:
@@ -63,7 +85,7 @@ def _entity_attribute(column: Column) -> str:
         keys.append("FK")
     if _is_unique(column):
         keys.append("UK")
-    type_ = _type(column).split("(")[0].replace(" ", "_")
+    type_ = _type(column).split("(")[0].strip().replace("`", "").replace(" ", "_")
     comment = (column.comment or "").replace('"', "'")
     parts = [type_, column.name, ",".join(keys), f'"{comment}"' if comment else ""]
     return " ".join(p for p in parts if p)
@@ -112,6 +134,9 @@ def _index_lines(table: Table) -> list[str]:
 
 
 def _type(column: Column) -> str:
+    if isinstance(column.type, Enum) and column.type.name:
+        values = ", ".join(f"`{v}`" for v in column.type.enums)
+        return f"enum `{column.type.name}` ({values})"
     return column.type.compile(dialect=_DIALECT).lower()
 
 
@@ -132,7 +157,12 @@ def _constraints(column: Column) -> str:
         if isinstance(constraint, UniqueConstraint) and list(constraint.columns) == [column]:
             found.append(f"unique `{constraint.name}`")
     for fk in sorted(column.foreign_keys, key=lambda f: str(f.constraint.name)):
-        found.append(f"references `{fk.target_fullname}` (`{fk.constraint.name}`)")
+        actions = "".join(
+            f", on {event} {action.lower()}"
+            for event, action in (("delete", fk.ondelete), ("update", fk.onupdate))
+            if action
+        )
+        found.append(f"references `{fk.target_fullname}` (`{fk.constraint.name}`{actions})")
     return ", ".join(found)
 
 

@@ -1,51 +1,44 @@
-"""The one place for how the models are compared with a database.
+"""What autogenerate compares, in one place: `env.py` (revision, `alembic check`) and the
+drift check (`make check`) use the same options, so they never disagree.
 
-`env.py` gives these options to autogenerate (`make revision`, `alembic check`), and the
-drift check of `make check` compares with the same ones, so the two never disagree.
+Enum types are compared by `alembic-postgresql-enum` (importing it registers its
+comparator): a new enum gets `CREATE TYPE`, values only added become
+`ALTER TYPE ... ADD VALUE ... AFTER` (no table rewrite; see enum_values.py), other value
+changes (removed, renamed, reordered) rebuild the type, and a type no model uses any more
+is dropped (so the downgrade of the revision that created it drops it too).
 """
 
 from typing import Any
 
-from alembic.config import Config
-from alembic.util import CommandError
+import alembic_postgresql_enum
 
 import schema
 from dbtools.core.bookkeeping import is_bookkeeping
+from dbtools.review import enum_values  # noqa: F401  (renders added values with a position)
 
 
 def compare_options() -> dict[str, Any]:
-    """What to compare: the models, column types, server defaults; not the bookkeeping."""
+    """The `context.configure()` options that decide what autogenerate sees."""
+    alembic_postgresql_enum.set_configuration(
+        alembic_postgresql_enum.Config(
+            # Adding values compares by position too: a value inserted in the middle keeps
+            # its place (`ADD VALUE ... AFTER`), as the model lists it.
+            ignore_enum_values_order=False,
+            detect_enum_values_changes=True,
+            drop_unused_enums=True,
+        )
+    )
     return {
         "target_metadata": schema.metadata,
         "compare_type": True,
         "compare_server_default": True,
         "include_name": skip_bookkeeping,
+        # Named CHECK constraints are compared too (Alembic's opt-in plugin); every
+        # CHECK here has a name, as the naming convention in schema/base.py demands.
+        "autogenerate_plugins": ["alembic.autogenerate.*", "alembic.ext.checkconstraint_byname"],
     }
 
 
 def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:
     """Autogenerate ignores the migration log: it belongs to env.py, not to the models."""
     return not (type_ in ("schema", "table") and is_bookkeeping(name))
-
-
-def refuse_empty_revision(config: Config) -> Any:
-    """A `process_revision_directives` hook: no revision file when the models match.
-
-    Only while a revision is being written: `alembic check` runs the same hook, and
-    must report "no changes" rather than fail.
-    """
-
-    def hook(_context: Any, _revision: Any, directives: list[Any]) -> None:
-        if not writing_revision(config):
-            return
-        if directives and directives[0].upgrade_ops.is_empty():
-            raise CommandError("the models and the migrations already match: no revision written")
-
-    return hook
-
-
-def writing_revision(config: Config) -> bool:
-    """Whether this run writes a revision file (`make revision`, `alembic revision`)."""
-    if config.attributes.get("writing_revision"):
-        return True
-    return bool(getattr(config.cmd_opts, "autogenerate", False))

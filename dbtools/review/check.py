@@ -2,7 +2,8 @@
 
 `check` gathers every problem into one list before failing, so one run tells a
 contributor everything to fix: drift between the models and the migrations, more than
-one head, stale generated artefacts, linter findings.
+one head, a revision docstring still the template's, stale generated artefacts, linter
+findings.
 """
 
 from collections.abc import Callable
@@ -15,7 +16,8 @@ from dbtools.core.chain import script_directory, several_heads
 from dbtools.core.errors import UserError, describe
 from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import Env
-from dbtools.review import generated, lint, revision_sql
+from dbtools.review import conflicts, generated, lint, revision_sql
+from dbtools.review.docstrings import unwritten_docstrings
 from dbtools.review.drift import drift
 
 GENERATE_HINT = "run `make generate`"
@@ -37,7 +39,7 @@ def generate() -> None:
 
 def lint_all() -> None:
     """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
-    findings = lint.ruff() + lint.layers() + lint.squawk()
+    findings = lint_findings()
     for line in findings:
         print(line)
     if findings:
@@ -52,11 +54,17 @@ def check(env: Env) -> None:
     """Every problem a reviewer should never have to find by hand, in one list."""
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
+        ("docstring", unwritten_docstrings),
         ("stale", stale_problems),
         ("drift", lambda: drift_problems(env)),
-        ("lint", lambda: lint.ruff() + lint.layers() + lint.squawk()),
+        ("lint", lint_findings),
     ]
     problems = [f"{name}: {line}" for name, find in sections for line in find()]
+    if markers := conflicts.conflicted():
+        problems = [
+            f"conflict: {conflicts.advice(markers)}",
+            *conflicts.without_conflicted(problems, markers),
+        ]
     if problems:
         print(f"make check found {len(problems)} problem(s):")
         for line in problems:
@@ -67,6 +75,16 @@ def check(env: Env) -> None:
         f"check passed: one head ({heads[0]}), models match the migrations, "
         "generated artefacts are fresh, lint is clean"
     )
+
+
+def lint_findings() -> list[str]:
+    """Ruff, the import layers and Squawk; a generated file with merge-conflict markers is
+    one line."""
+    if markers := conflicts.conflicted():
+        # The import layers are not read: a conflicted module cannot even be parsed.
+        findings = lint.ruff() + lint.squawk()
+        return [conflicts.advice(markers), *conflicts.without_conflicted(findings, markers)]
+    return lint.ruff() + lint.layers() + lint.squawk()
 
 
 def head_problems() -> list[str]:

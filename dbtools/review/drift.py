@@ -2,20 +2,34 @@
 
 The chain is applied to a scratch database (created on the configured server and
 dropped afterwards), then Alembic's autogenerate comparison runs against the models
-with the options `env.py` uses. Each difference becomes one line naming the table and
-column, worded from the point of view of the fix: what a new revision would have to do.
+with the very options `env.py` gives autogenerate (dbtools/review/autogen_options.py):
+types, server defaults, comments, named CHECK constraints, foreign keys with their
+actions, indexes, enum types and their values. Each difference becomes one line naming
+what differs, worded from the point of view of the fix: what a new revision would have
+to do. Values are shown as SQL, never as Python object reprs.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 from alembic import command
-from alembic.autogenerate import compare_metadata
+from alembic.autogenerate import produce_migrations
+from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
+from alembic_postgresql_enum.operations.add_enum_values import AddEnumValuesOp
+from alembic_postgresql_enum.operations.enum_lifecycle_base import EnumLifecycleOp
+from alembic_postgresql_enum.operations.sync_enum_values import SyncEnumValuesOp
+from sqlalchemy import DefaultClause, ForeignKeyConstraint
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.elements import ClauseElement, TextClause
+from sqlalchemy.types import TypeEngine
 
 from dbtools.core.paths import alembic_config
 from dbtools.core.scratch import scratch_database
 from dbtools.review.autogen_options import compare_options
+
+POSTGRESQL = postgresql.dialect()
 
 
 def drift(server_url: URL) -> list[str]:
@@ -29,19 +43,49 @@ def drift(server_url: URL) -> list[str]:
         options = compare_options()
         metadata = options.pop("target_metadata")
         context = MigrationContext.configure(connection, opts=options)
-        return [describe(diff) for diff in flatten(compare_metadata(context, metadata))]
+        return describe_ops(produce_migrations(context, metadata).upgrade_ops)
 
 
-def flatten(diffs: list[Any]) -> list[tuple[Any, ...]]:
-    """Alembic nests column modifications in lists; return plain tuples."""
-    flat = []
-    for diff in diffs:
-        flat.extend(diff if isinstance(diff, list) else [diff])
-    return flat
+def describe_ops(upgrade_ops: ops.UpgradeOps) -> list[str]:
+    """Readable lines for what autogenerate would write, plus hints for likely renames."""
+    flat = list(leaves(upgrade_ops))
+    enum_lines = [describe_enum(op) for op in flat if is_enum_op(op)]
+    diffs = [diff for op in flat if not is_enum_op(op) for diff in diff_tuples(op)]
+    diffs, fk_lines = merge_changed_foreign_keys(diffs)
+    return [describe(diff) for diff in diffs] + fk_lines + enum_lines + rename_hints(diffs)
+
+
+def leaves(op: Any) -> Iterator[Any]:
+    """The operations inside `op`, with table groups (ModifyTableOps) opened up."""
+    if isinstance(op, ops.OpContainer):
+        for child in op.ops:
+            yield from leaves(child)
+    else:
+        yield op
+
+
+def is_enum_op(op: Any) -> bool:
+    return isinstance(op, AddEnumValuesOp | SyncEnumValuesOp | EnumLifecycleOp)
+
+
+def diff_tuples(op: ops.MigrateOperation) -> list[tuple[Any, ...]]:
+    """Alembic's diff tuples for one operation (a column alteration may give several)."""
+    diff = op.to_diff_tuple()
+    return list(diff) if isinstance(diff, list) else [diff]
 
 
 _ONLY_MODELS = "in the models but no revision creates it"
 _ONLY_MIGRATIONS = "in the migrations but not in the models"
+
+
+def describe_enum(op: Any) -> str:
+    if isinstance(op, EnumLifecycleOp):
+        where = _ONLY_MODELS if op.operation_name == "create_enum" else _ONLY_MIGRATIONS
+        return f"enum type {op.name}: {where} (values {', '.join(op.enum_values)})"
+    return (
+        f"enum type {op.name}: values {', '.join(op.old_values)} in the migrations, "
+        f"{', '.join(op.new_values)} in the models"
+    )
 
 
 def describe(diff: tuple[Any, ...]) -> str:
@@ -56,9 +100,18 @@ def describe(diff: tuple[Any, ...]) -> str:
     if kind.startswith("modify_") and kind != "modify_table_comment":
         _, _schema, table, column, _info, old, new = diff
         what = kind.removeprefix("modify_").replace("_", " ")
-        return f"column {table}.{column}: {what} {old!r} in the migrations, {new!r} in the models"
+        if kind == "modify_comment":
+            old, new = (None if c is None else literal(c) for c in (old, new))
+        return (
+            f"column {table}.{column}: {what} {as_sql(old)} in the migrations, "
+            f"{as_sql(new)} in the models"
+        )
     if kind == "modify_table_comment":
-        return f"table {diff[1].name}: comment differs between the migrations and the models"
+        table, old = diff[1], diff[2]
+        return (
+            f"table {table.name}: comment {as_sql(old and literal(old))} in the migrations, "
+            f"{as_sql(table.comment and literal(table.comment))} in the models"
+        )
     if kind in ("add_index", "remove_index"):
         index = diff[1]
         where = _ONLY_MODELS if kind == "add_index" else _ONLY_MIGRATIONS
@@ -67,4 +120,86 @@ def describe(diff: tuple[Any, ...]) -> str:
         constraint = diff[1]
         where = _ONLY_MODELS if kind.startswith("add") else _ONLY_MIGRATIONS
         return f"constraint {constraint.name} on {constraint.table.name}: {where}"
-    return f"{kind}: {diff[1:]!r}"
+    return f"{kind}: {' '.join(str(part) for part in diff[1:])}"
+
+
+def as_sql(value: Any) -> str:
+    """A default, type or comment as SQL: `now()`, `'pending'::order_status`, `BIGINT`."""
+    if value is None:
+        return "none"
+    if isinstance(value, DefaultClause):
+        value = value.arg  # a string literal, a text() clause, or an expression
+        if isinstance(value, str):
+            return literal(value)
+    if isinstance(value, TextClause):
+        return value.text
+    if isinstance(value, TypeEngine | ClauseElement):
+        return str(value.compile(dialect=POSTGRESQL))
+    return str(value)  # reflected defaults are SQL already; booleans for nullable
+
+
+def literal(text_: str) -> str:
+    return "'" + text_.replace("'", "''") + "'"
+
+
+def merge_changed_foreign_keys(
+    diffs: list[tuple[Any, ...]],
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """A foreign key removed and added again on the same columns is one change (its
+    ON DELETE / ON UPDATE action), said once instead of as two contradictory lines."""
+    removed = {fk_key(d[1]): d for d in diffs if d[0] == "remove_fk"}
+    added = {fk_key(d[1]): d for d in diffs if d[0] == "add_fk"}
+    changed = removed.keys() & added.keys()
+    lines = [fk_change(removed[key][1], added[key][1]) for key in sorted(changed)]
+    kept = [d for d in diffs if d[0] not in ("add_fk", "remove_fk") or fk_key(d[1]) not in changed]
+    return kept, lines
+
+
+def fk_key(fk: ForeignKeyConstraint) -> tuple[str, tuple[str, ...], str]:
+    return (fk.table.name, tuple(c.name for c in fk.columns), fk.referred_table.name)
+
+
+def fk_change(old: ForeignKeyConstraint, new: ForeignKeyConstraint) -> str:
+    # Only the actions that differ are named; a constraint differing otherwise (another
+    # referred column) still shows both sides in full.
+    actions = [a for a in ("ondelete", "onupdate") if action(old, a) != action(new, a)]
+    actions = actions or ["ondelete", "onupdate"]
+    return (
+        f"constraint {new.name} on {new.table.name}: changed, {fk_actions(old, actions)} "
+        f"in the migrations, {fk_actions(new, actions)} in the models"
+    )
+
+
+def action(fk: ForeignKeyConstraint, which: str) -> str:
+    return (getattr(fk, which) or "NO ACTION").upper()
+
+
+def fk_actions(fk: ForeignKeyConstraint, which: list[str]) -> str:
+    words = {"ondelete": "ON DELETE", "onupdate": "ON UPDATE"}
+    return " ".join(f"{words[w]} {action(fk, w)}" for w in which)
+
+
+def rename_hints_for(upgrade_ops: ops.UpgradeOps) -> list[str]:
+    """The rename hints for what autogenerate is about to write (env.py prints them)."""
+    return rename_hints([diff for op in leaves(upgrade_ops) for diff in diff_tuples(op)])
+
+
+def rename_hints(diffs: list[tuple[Any, ...]]) -> list[str]:
+    """In one table, a column only in the migrations and one of the same type only in the
+    models is most likely a rename, which must not be written as drop plus add."""
+    dropped = [(d[2], d[3]) for d in diffs if d[0] == "remove_column"]
+    added = [(d[2], d[3]) for d in diffs if d[0] == "add_column"]
+    hints = []
+    for table, old in dropped:
+        for other_table, new in added:
+            if other_table == table and same_type(old.type, new.type):
+                hints.append(
+                    f"column {table}.{old.name} -> {table}.{new.name}: looks like a rename; "
+                    f'write op.alter_column("{table}", "{old.name}", '
+                    f'new_column_name="{new.name}") instead of dropping and adding'
+                )
+    return hints
+
+
+def same_type(a: TypeEngine, b: TypeEngine) -> bool:
+    return str(a.compile(dialect=POSTGRESQL)) == str(b.compile(dialect=POSTGRESQL))

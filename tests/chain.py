@@ -1,0 +1,47 @@
+"""The chain of revisions and the models, as every test reads them.
+
+Nothing here is typed by hand: revision ids come from `migrations/versions` (through
+Alembic's `ScriptDirectory`), tables and columns from `schema.metadata`. A team's next
+revision or table changes these values, never a test.
+"""
+
+from alembic.script import ScriptDirectory
+
+import schema
+from dbtools.core.paths import alembic_config
+
+SCRIPT = ScriptDirectory.from_config(alembic_config())
+
+# Base first, head last (the repository keeps one head; `make check` sees to it).
+REVISIONS: list[str] = [script.revision for script in reversed(list(SCRIPT.walk_revisions()))]
+FIRST = REVISIONS[0]
+HEAD = REVISIONS[-1]
+# Where `make downgrade` (one step back from head) leaves a database.
+BEFORE_HEAD = REVISIONS[-2] if len(REVISIONS) > 1 else None
+
+# Every table the models define, and with Alembic's version table what head holds.
+TABLES = sorted(schema.metadata.tables)
+TABLES_AT_HEAD = sorted(["alembic_version", *TABLES])
+
+
+def upgrades(revisions: list[str] = REVISIONS) -> list[tuple[str, str]]:
+    """The migration-log rows (direction, revision) of upgrading through `revisions`."""
+    return [("upgrade", revision) for revision in revisions]
+
+
+def message(revision: str) -> str:
+    """The first line of a revision's docstring, as Alembic prints it when running it."""
+    return SCRIPT.get_revision(revision).doc
+
+
+def free_column(table: str, stem: str) -> str:
+    """`stem`, or `stem_2`, `stem_3`...: a column name the models do not give `table` yet."""
+    taken = set(model_columns(table))
+    return next(
+        name for name in (stem, *(f"{stem}_{n}" for n in range(2, 100))) if name not in taken
+    )
+
+
+def model_columns(table: str) -> list[str]:
+    """The columns the models give `table`, sorted (the database orders them by age)."""
+    return sorted(column.name for column in schema.metadata.tables[table].columns)

@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from importlib import import_module
+from types import ModuleType
 
 from alembic import command
 
@@ -21,11 +23,21 @@ from dbtools.core import settings
 from dbtools.core.errors import describe, fail
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
-from dbtools.review import check as review
-from dbtools.review.revision import write_revision
-from dbtools.verify import command as verify
 
 Command = Callable[[settings.Env, argparse.Namespace], None]
+
+
+def job(name: str) -> ModuleType:
+    """A job's module (`review.check`, `verify.command`, ...), imported when a command
+    needs it: `make upgrade`, the commonest run, never loads review or verify code."""
+    return import_module(f"dbtools.{name}")
+
+
+def cmd_upgrade(env: settings.Env, args: argparse.Namespace) -> None:
+    if settings.is_true(env, "MIGRATION_VERIFY"):
+        # A drifted database is refused before anything runs.
+        job("verify.command").gate(env)
+    apply.upgrade(env, args.rev)
 
 
 def cmd_sql(_env: settings.Env, args: argparse.Namespace) -> None:
@@ -58,12 +70,6 @@ def cmd_psql(env: settings.Env, _args: argparse.Namespace) -> None:
     os.execve(psql, [str(psql), libpq_url], child_env)
 
 
-def cmd_upgrade(env: settings.Env, args: argparse.Namespace) -> None:
-    if verify.gate_requested(env):
-        verify.gate(env)  # MIGRATION_VERIFY=1: a drifted database is refused before anything runs
-    apply.upgrade(env, args.rev)
-
-
 COMMANDS: dict[str, tuple[Command, str]] = {
     "upgrade": (cmd_upgrade, "apply migrations up to REV (default head)"),
     "downgrade": (
@@ -79,20 +85,26 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     ),
     "sql": (cmd_sql, "print upgrade SQL without connecting"),
     "revision": (
-        lambda env, a: write_revision(env, a.message, empty=a.empty),
+        lambda env, a: job("review.revision").write_revision(env, a.message, empty=a.empty),
         "autogenerate a revision from the models",
     ),
     "db": (cmd_db, "start the development server"),
     "db-stop": (cmd_db_stop, "stop the development server"),
     "psql": (cmd_psql, "open psql on the configured database"),
-    "generate": (lambda _env, _a: review.generate(), "rewrite every generated artefact"),
-    "lint": (lambda _env, _a: review.lint_all(), "ruff, and squawk on the rendered SQL"),
+    "generate": (
+        lambda _env, _a: job("review.check").generate(),
+        "rewrite every generated artefact",
+    ),
+    "lint": (
+        lambda _env, _a: job("review.check").lint_all(),
+        "ruff, import layers, and squawk on the rendered SQL",
+    ),
     "check": (
-        lambda env, _a: review.check(env),
+        lambda env, _a: job("review.check").check(env),
         "drift, heads, stale artefacts and lint, in one list",
     ),
     "verify": (
-        lambda env, _a: verify.cmd_verify(env),
+        lambda env, _a: job("verify.command").cmd_verify(env),
         "compare the database with the schema of its revision",
     ),
 }

@@ -11,7 +11,7 @@ from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, MetaData
 
 import dbtools.operations.waivers  # noqa: F401  (registers op.waive_lint for the revisions)
 from dbtools.apply.run import MigrationRun, connected
@@ -20,6 +20,7 @@ from dbtools.core.chain import messages
 from dbtools.review.autogen_options import compare_options
 from dbtools.review.offline_sql import RevisionBlocks
 from dbtools.review.revision_hooks import refuse_empty_revision
+from schema.naming import NAMING_CONVENTION
 
 config = context.config
 
@@ -31,11 +32,16 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 def shared_options() -> dict[str, Any]:
     """The configure() options that offline and online runs have in common."""
-    return {
-        **compare_options(),
+    options = {
         "transaction_per_migration": True,
         "process_revision_directives": refuse_empty_revision(config),
     }
+    # A run that only applies revisions compares nothing with the models: they stay
+    # unloaded (set by `make upgrade`/`downgrade`/`current`; Alembic's own CLI loads them).
+    # Alembic still names the constraints revisions create by the target's convention.
+    if config.attributes.get("apply_only"):
+        return {**options, "target_metadata": MetaData(naming_convention=NAMING_CONVENTION)}
+    return {**options, **compare_options()}
 
 
 def run_migrations_offline() -> None:

@@ -1,10 +1,15 @@
 """The target schema: `Base`, its metadata and one model per table.
 
-Importing this package registers every table on `metadata` and does nothing else: no
-engine, no connection, no `.env` read.
+Importing this package does nothing else: no engine, no connection, no `.env` read. The
+models load on first use: `schema.metadata`, `schema.Base` or any model class imports
+`schema.models`, which registers every table. So the engine helpers and the start-up
+check cost no `sqlalchemy.orm` import where nothing needs the models (a no-op migration
+run, a service's health check).
 """
 
-from schema.base import Base
+import importlib
+from typing import Any
+
 from schema.session import make_engine, make_sessionmaker, normalise_url, session_scope
 from schema.startup import (
     RevisionState,
@@ -14,19 +19,21 @@ from schema.startup import (
     head_revision,
     require_revision,
 )
-from schema.user import User
 
 # The package's own version (what `pip show schema-models` reports); see
 # docs/consuming.md for when it changes. HEAD_REVISION says which migrations it matches.
 __version__ = "0.1.0"
 
-metadata = Base.metadata
 
-
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> Any:
     # HEAD_REVISION is read on first use (see schema/startup.py for why not at import).
     if name == "HEAD_REVISION":
         return head_revision()
+    if name.startswith("_"):  # dunder probes (copy, pickle, inspect) never load the models
+        raise AttributeError(f"module 'schema' has no attribute {name!r}")
+    models = importlib.import_module("schema.models")
+    if hasattr(models, name):
+        return getattr(models, name)
     raise AttributeError(f"module 'schema' has no attribute {name!r}")
 
 

@@ -7,11 +7,13 @@ URL comes from and calls these when it starts.
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the ORM loads only for sessions, not for engines and URLs
+    from sqlalchemy.orm import Session, sessionmaker
 
 # psycopg2 is the driver this repository pins; SQLAlchemy 2.1 would pick psycopg 3 for
 # a bare postgresql:// URL, so every accepted form is mapped onto psycopg2.
@@ -85,12 +87,14 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+def make_sessionmaker(engine: Engine) -> "sessionmaker[Session]":
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+def session_scope(factory: "sessionmaker[Session]") -> "Iterator[Session]":
     """A session that commits when the block ends and rolls back if it raises."""
     session = factory()
     try:

@@ -1,7 +1,7 @@
 """Test support: what a team adds to a copy of the repository, written as a team would.
 
 A second model module (a table with a foreign key to users, an enum, a named CHECK, a
-server default, an index), registered in `schema/__init__.py`; the revision for it comes
+server default, an index), registered in `schema/models.py`; the revision for it comes
 from `make revision`, and its docstring is then written by hand, as the template asks.
 """
 
@@ -83,12 +83,12 @@ DOCSTRING = (
 def add_model(root: Path) -> None:
     """Write the model module and register it in the package, as the README says."""
     (root / "schema" / f"{MODULE}.py").write_text(MODEL)
-    init = root / "schema" / "__init__.py"
+    models = root / "schema" / "models.py"
     anchor = "from schema.user import User\n"
-    source = init.read_text()
+    source = models.read_text()
     assert anchor in source
     source = source.replace(anchor, f"from schema.{MODULE} import {CLASS}\n{anchor}")
-    init.write_text(source.replace('    "User",\n', f'    "{CLASS}",\n    "User",\n'))
+    models.write_text(source.replace('__all__ = ["Base", ', f'__all__ = ["Base", "{CLASS}", '))
 
 
 def new_revisions(root: Path, before: set[str]) -> list[Path]:

@@ -48,8 +48,8 @@ def test_alembic_check_passes_on_a_clean_tree_and_names_drift(tmp_path, database
     assert "No new upgrade operations detected" in clean.stdout + clean.stderr
 
     (repo / "schema" / "alembic_check_probe.py").write_text(PROBE_MODEL)
-    with (repo / "schema" / "__init__.py").open("a") as init:
-        init.write("from schema.alembic_check_probe import AlembicCheckProbe  # noqa: E402,F401\n")
+    with (repo / "schema" / "models.py").open("a") as models:
+        models.write("from schema.alembic_check_probe import AlembicCheckProbe  # noqa: F401\n")
     drifted = alembic(repo, ["check"], env)
     assert drifted.returncode != 0
     assert "add_table" in drifted.stderr and "alembic_check_probe" in drifted.stderr

@@ -142,3 +142,27 @@ def test_sql_runs_with_the_configured_timeouts_but_committed_sql_keeps_the_defau
     monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "2s")
     monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "1min")
     assert generated.stale() == []
+
+
+def test_a_hand_written_revision_names_its_constraints_by_the_convention_on_every_route(
+    server_url, tmp_path
+):
+    # A revision that leaves its primary key unnamed: Alembic names it by the naming
+    # convention of env.py's target metadata, whether the run applies revisions online
+    # (`make upgrade`, which does not load the models) or writes the SQL offline.
+    from tests.pg import column, fresh_database
+    from tests.repo_copy import copy_repo, dbtools, write_revision
+
+    repo = copy_repo(tmp_path)
+    create = 'op.create_table("named_probe", sa.Column("id", sa.BigInteger, primary_key=True))'
+    write_revision(repo, "7a7a7a7a7a7a", script_directory().get_current_head(), "Probe.", create)
+    script = dbtools(repo, ["sql"], clean_env()).stdout
+    with fresh_database(server_url) as by_psql, fresh_database(server_url) as by_alembic:
+        assert psql(by_psql, script).returncode == 0
+        upgraded = dbtools(repo, ["upgrade"], clean_env(DATABASE_URL=url_string(by_alembic)))
+        assert upgraded.returncode == 0, upgraded.stderr
+        names = (
+            "SELECT conname FROM pg_constraint "
+            "WHERE conrelid = 'named_probe'::regclass AND contype = 'p'"
+        )
+        assert column(by_alembic, names) == column(by_psql, names) == ["pk_named_probe"]

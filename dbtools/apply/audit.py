@@ -26,7 +26,6 @@ from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 
 OVERRIDE_VAR = "MIGRATION_ALLOW_EDITED"
-_TRUE = {"1", "true", "yes", "on"}
 # Directions whose checksum says "this is the file the database ran".
 _APPLIED = ("upgrade", "accept-edit")
 
@@ -101,7 +100,7 @@ def verify_unedited(connection: Connection, applied: Iterable[Any], env: setting
     ]
     if not edited:
         return
-    if env.get(OVERRIDE_VAR, "").strip().lower() in _TRUE:
+    if settings.is_true(env, OVERRIDE_VAR):
         for script in edited:
             log.warning(
                 "Accepting the edited revision file %s (%s)", _shown(script.path), OVERRIDE_VAR

@@ -26,8 +26,10 @@ from schema.session import make_engine
 
 
 def configured(env: settings.Env) -> Config:
+    """Alembic's configuration for a run that applies revisions with these settings."""
     cfg = alembic_config()
     cfg.attributes["settings"] = env
+    cfg.attributes["apply_only"] = True  # env.py need not load the models
     return cfg
 
 

@@ -20,9 +20,9 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
 from dbtools.core.errors import UserError
+from dbtools.core.settings import is_true
 
 CONSENT_VAR = "ALLOW_DATA_LOSS"
-_TRUE = {"1", "true", "yes", "on"}
 _NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
 _QUALIFIED = rf"{_NAME}(?:\.{_NAME})?"
 _DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({_QUALIFIED})", re.I)
@@ -48,7 +48,7 @@ class Loss:
 
 
 def given(env: dict[str, str]) -> bool:
-    return env.get(CONSENT_VAR, "").strip().lower() in _TRUE
+    return is_true(env, CONSENT_VAR)
 
 
 def downgrade_sql(config_file: str, current: str, target: str) -> str:

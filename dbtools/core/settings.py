@@ -60,8 +60,13 @@ def read_dotenv(path: Path) -> Env:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def is_true(env: Env, name: str) -> bool:
+    """Whether the setting `name` is switched on (1, true, yes or on)."""
+    return env.get(name, "").strip().lower() in _TRUE
+
+
 def is_ci(env: Env) -> bool:
-    return env.get("CI", "").strip().lower() in _TRUE
+    return is_true(env, "CI")
 
 
 def configured_url(env: Env | None = None) -> URL | None:

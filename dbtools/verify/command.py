@@ -20,7 +20,6 @@ from dbtools.core.secrets import mask_secret, masked
 from dbtools.verify import catalog, expected, live, report
 from dbtools.verify.compare import Difference, differences, owner_differences
 
-_TRUE = {"1", "true", "yes", "on"}
 FORMATS = ("text", "json")
 
 
@@ -106,10 +105,6 @@ def cmd_verify(env: settings.Env) -> None:
             f"the database differs from revision {outcome.revision} in "
             f"{len(outcome.differences)} place(s), listed above with the SQL that restores each"
         )
-
-
-def gate_requested(env: settings.Env) -> bool:
-    return env.get("MIGRATION_VERIFY", "").strip().lower() in _TRUE
 
 
 def gate(env: settings.Env) -> None:

@@ -21,6 +21,10 @@ ENV_FILE = REPO_ROOT / ".env"
 
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "10min"
+# Steps outside a transaction (a concurrent index build, a VALIDATE, a batched backfill)
+# scan whole tables but block nobody: they get hours, not minutes. lock_timeout still
+# bounds every wait for a lock.
+DEFAULT_CONCURRENT_STATEMENT_TIMEOUT = "2h"
 _INTERVAL = re.compile(r"^\d+\s*(ms|s|min|h)?$")
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -101,6 +105,7 @@ class Timeouts:
 
     lock: str
     statement: str
+    concurrent: str = DEFAULT_CONCURRENT_STATEMENT_TIMEOUT  # outside a transaction
 
     def sql(self) -> list[str]:
         return [
@@ -113,10 +118,15 @@ def timeouts(env: dict[str, str] | None = None) -> Timeouts:
     env = settings() if env is None else env
     lock = env.get("MIGRATION_LOCK_TIMEOUT", "").strip() or DEFAULT_LOCK_TIMEOUT
     statement = env.get("MIGRATION_STATEMENT_TIMEOUT", "").strip() or DEFAULT_STATEMENT_TIMEOUT
+    concurrent = (
+        env.get("MIGRATION_CONCURRENT_STATEMENT_TIMEOUT", "").strip()
+        or DEFAULT_CONCURRENT_STATEMENT_TIMEOUT
+    )
     for name, value in (
         ("MIGRATION_LOCK_TIMEOUT", lock),
         ("MIGRATION_STATEMENT_TIMEOUT", statement),
+        ("MIGRATION_CONCURRENT_STATEMENT_TIMEOUT", concurrent),
     ):
         if not _INTERVAL.match(value):
             raise UserError(f"{name} must be a duration such as 500ms, 5s or 10min, got {value!r}")
-    return Timeouts(lock=lock, statement=statement)
+    return Timeouts(lock=lock, statement=statement, concurrent=concurrent)

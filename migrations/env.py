@@ -20,9 +20,16 @@ import schema
 from dbtools import (
     audit,
     interrupt,
+    safe_forms,
     waivers,  # noqa: F401  (registers op.waive_lint for the revisions)
 )
 from dbtools import config as settings
+from dbtools.operations import (  # noqa: F401  (register op.create_index_concurrently, ...)
+    backfill,
+    constraints,
+    indexes,
+)
+from dbtools.operations.outside import INSIDE_CALLER_TRANSACTION
 from dbtools.locking import migration_lock
 from dbtools.offline import RevisionBlocks, revision_messages
 from dbtools.tracking import RunTracker
@@ -43,6 +50,13 @@ def refuse_empty_revision(_context: Any, _revision: Any, directives: list[Any]) 
         raise CommandError("the models and the migrations already match: no revision written")
 
 
+def write_revision(context_: Any, revision: Any, directives: list[Any]) -> None:
+    """What autogenerate wrote, checked then rewritten: never empty; on tables that exist
+    already, the forms that do not block them (dbtools/safe_forms.py)."""
+    refuse_empty_revision(context_, revision, directives)
+    safe_forms.rewrite(context_, revision, directives)
+
+
 def shared_options() -> dict[str, Any]:
     """The configure() options that offline and online runs have in common."""
     return {
@@ -50,7 +64,7 @@ def shared_options() -> dict[str, Any]:
         "compare_type": True,
         "compare_server_default": True,
         "transaction_per_migration": True,
-        "process_revision_directives": refuse_empty_revision,
+        "process_revision_directives": write_revision,
         "include_name": skip_bookkeeping,
     }
 
@@ -102,6 +116,8 @@ def migrate(connection: Connection) -> None:
     # A connection handed in inside a transaction belongs to the caller: run in it,
     # never commit it.
     owned = not connection.in_transaction()
+    # The operations that run steps outside a transaction run them inside instead.
+    config.attributes[INSIDE_CALLER_TRANSACTION] = not owned
     tracker = RunTracker(connection, settings.timeouts())
     context.configure(
         connection=connection, on_version_apply=tracker.on_version_apply, **shared_options()

@@ -1,0 +1,1 @@
+"""The upgrade/downgrade runtime: locks, timeouts, progress, failures, retries."""

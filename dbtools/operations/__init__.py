@@ -1,0 +1,1 @@
+"""Custom Alembic operations that revisions call (`op.create_index_concurrently`, ...)."""

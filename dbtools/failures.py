@@ -9,7 +9,7 @@ table and the session holding it, read from pg_locks once the transaction is gon
 import re
 import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,20 @@ def explain(
     timeouts: Any,
     interrupted: str | None,
     connection: Connection | None,
+    committed: Sequence[str] = (),
+    outside: bool = False,
 ) -> UserError:
-    """The one-line error for `exc`, raised while `step` was running."""
+    """The one-line error for `exc`, raised while `step` was running.
+
+    `committed` lists the step's statements that committed before it failed (outside
+    its transaction); notes on `exc` (what a failed operation cleaned up) are added.
+    `outside` says the failing statement ran outside a transaction, where
+    MIGRATION_CONCURRENT_STATEMENT_TIMEOUT is the statement timeout.
+    """
     where = f"revision {step_name(step)}"
-    after = f"it was rolled back and the database stays at {stays_at(step)}"
+    after = left_behind(exc, step, committed)
+    # Fix the cause, then: the steps that committed are done, the rest runs again.
+    resume = ": fix the cause and run the same command again to continue" if committed else ""
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     if interrupted or isinstance(exc, KeyboardInterrupt):
         name = interrupted or "SIGINT"
@@ -94,6 +104,13 @@ def explain(
             "that session ends, or set MIGRATION_LOCK_RETRIES to retry automatically"
         )
     if isinstance(orig, pgerrors.QueryCanceled) and "statement timeout" in str(orig):
+        if outside:
+            return UserError(
+                f"{where} ran longer than MIGRATION_CONCURRENT_STATEMENT_TIMEOUT="
+                f"{timeouts.concurrent} in `{_short(exc.statement)}` (a step outside the "
+                f"transaction); {after}: raise MIGRATION_CONCURRENT_STATEMENT_TIMEOUT and run "
+                "the same command again"
+            )
         return UserError(
             f"{where} ran longer than MIGRATION_STATEMENT_TIMEOUT={timeouts.statement} in "
             f"`{_short(exc.statement)}`; {after}: raise MIGRATION_STATEMENT_TIMEOUT or make the "
@@ -101,8 +118,29 @@ def explain(
         )
     if orig is not None:
         message = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-        return UserError(f"{where} failed in `{_short(exc.statement)}`: {message}; {after}")
-    return UserError(f"{where} raised {type(exc).__name__}: {exc} at {_origin(exc, step)}; {after}")
+        detail = getattr(getattr(orig, "diag", None), "message_detail", None)
+        message += f" ({detail.rstrip('.')})" if detail else ""
+        return UserError(f"{where} failed in `{_short(exc.statement)}`: {message}; {after}{resume}")
+    if isinstance(exc, UserError):  # an operation's own check (an INVALID index, ...)
+        return UserError(f"{where} failed: {exc}; {after}{resume}")
+    return UserError(
+        f"{where} raised {type(exc).__name__}: {exc} at {_origin(exc, step)}; {after}{resume}"
+    )
+
+
+def left_behind(exc: BaseException, step: Any, committed: Sequence[str]) -> str:
+    """What the failed step left: nothing, or exactly the statements that committed."""
+    if committed:
+        done = "; ".join(f"`{statement}`" for statement in committed)
+        text_ = (
+            f"these statements had committed before the failure, outside the revision's "
+            f"transaction: {done}; nothing else of the revision was kept, and the version "
+            f"stays at {stays_at(step)}"
+        )
+    else:
+        text_ = f"it was rolled back and the database stays at {stays_at(step)}"
+    notes = [" ".join(note.split()) for note in getattr(exc, "__notes__", [])]
+    return "; ".join([text_, *notes])
 
 
 def _short(statement: str | None) -> str:

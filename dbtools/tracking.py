@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from dbtools import audit, failures, interrupt
+from dbtools.apply.journal import Journal, summarise
 from dbtools.config import Timeouts
 
 
@@ -24,6 +25,7 @@ class RunTracker:
         self.timeouts = timeouts
         self.step: Any = None  # the RevisionStep running now, if any
         self._started = time.monotonic()
+        self.journal = Journal()  # what the running step has committed so far
 
     def prepare(self, migration_context: Any) -> None:
         """Before the first revision: the session's timeouts and dead-client check; the
@@ -44,11 +46,17 @@ class RunTracker:
         steps = getattr(migration_context, "_migrations_fn", None)
         if steps is not None:
             migration_context._migrations_fn = self._tracked(steps)
+        self.journal.attach(self.connection)
+
+    def close(self) -> None:
+        """Stop following the connection (a handed-in one lives on)."""
+        self.journal.detach()
 
     def _tracked(self, steps: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
         def tracked(heads: Any, ctx: Any) -> Iterator[Any]:
             for step in steps(heads, ctx):
                 self.step, self._started = step, time.monotonic()
+                self.journal.new_step()
                 yield step
             self.step = None
 
@@ -71,4 +79,6 @@ class RunTracker:
             timeouts=self.timeouts,
             interrupted=interrupt.received(),
             connection=self.connection if owned else None,
+            committed=summarise(self.journal.committed),
+            outside=self.journal.failed_outside,
         )

@@ -24,14 +24,14 @@ from dbtools import (
     waivers,  # noqa: F401  (registers op.waive_lint for the revisions)
 )
 from dbtools import config as settings
+from dbtools.locking import migration_lock
+from dbtools.offline import RevisionBlocks, revision_messages
 from dbtools.operations import (  # noqa: F401  (register op.create_index_concurrently, ...)
     backfill,
     constraints,
     indexes,
 )
 from dbtools.operations.outside import INSIDE_CALLER_TRANSACTION
-from dbtools.locking import migration_lock
-from dbtools.offline import RevisionBlocks, revision_messages
 from dbtools.tracking import RunTracker
 
 config = context.config
@@ -140,6 +140,8 @@ def migrate(connection: Connection) -> None:
             if explained is exc:
                 raise
             raise explained from exc
+        finally:
+            tracker.close()
 
 
 if context.is_offline_mode():

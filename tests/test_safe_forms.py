@@ -171,7 +171,7 @@ def test_make_revision_writes_the_safe_forms_and_check_passes(server_url, engine
             "tests/test_migrations.py",
             "-k",
             " or ".join(tests),
-        ],  # fmt: skip
+        ],
         cwd=root,
         env=clean_env(TEST_DATABASE_URL=url_string(server_url)),
         capture_output=True,

@@ -35,13 +35,14 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     """(goal, what was measured, met) for each goal of the issue."""
     rows: list[tuple[str, str, bool | None]] = []
     stall = results.get("stall")
-    if stall:
-        judged = [s for s in stall["scenarios"] if "goal_met" in s]
+    for kind, what in (("shipped", "shipped revision"), ("safe", "safe form")):
+        if not stall:
+            break
+        judged = [s for s in stall["scenarios"] if "goal_met" in s and s["kind"] == kind]
         worst = max((s["writer"]["stall_ms"]["max"] or 0.0 for s in judged), default=None)
         rows.append((
-            f"no shipped revision stalls writers > {STALL_GOAL_MS:.0f} ms at "
-            f"{stall['rows']:,} rows",
-            f"worst writer stall of a shipped revision on a busy users table: "
+            f"no {what} stalls writers > {STALL_GOAL_MS:.0f} ms at {stall['rows']:,} rows",
+            f"worst writer stall of a {what} on a busy users table: "
             f"{num(worst)} (max over runs)",
             all(s["goal_met"] for s in judged) if judged else None,
         ))  # fmt: skip
@@ -176,8 +177,9 @@ def stall_section(stall: dict[str, Any], chart: str | None) -> str:
         "The first shipped revision creates `users`, so no busy `users` exists before it: it is "
         f"run against the same load on a stand-in table (`bench_other`, {stall['rows']:,} rows, "
         "same shape) to show it leaves other tables alone; the 50 ms goal does not apply. The "
-        "variants are not shipped: they are written into a temporary copy of the repository to "
-        "show that the harness catches a revision that blocks, and what the safe form costs.",
+        "variants are not shipped: they are written into a temporary copy of the repository; "
+        "each safe form `make revision` writes on an existing table is held to the 50 ms goal, "
+        "beside the plain form Alembic writes by default, shown for contrast.",
     ]
     failed = sum(
         s[who]["failed"]["max"] or 0 for s in stall["scenarios"] for who in ("writer", "reader")

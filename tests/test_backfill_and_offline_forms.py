@@ -17,7 +17,7 @@ from dbtools import revision_sql
 from dbtools.catalog import differences
 from tests.pg import catalog, fresh_database
 from tests.repo_copy import copy_repo, psql, write_revision
-from tests.runs import cli_env, error_line, run, start, versions, wait_for
+from tests.runs import cli_env, error_line, run, slow_function, start, versions, wait_for
 
 HEAD = revision_sql.script_directory().get_current_head()
 NEW = "a7a7a7a7a7a7"
@@ -81,13 +81,7 @@ def test_backfill_updates_every_row_in_committed_batches(tmp_path, database_url,
     assert versions(engine) == [NEW]
 
 
-SLOW_NAME = """
-CREATE FUNCTION slow_name(value text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_sleep(0.3);
-    RETURN value;
-END $$
-"""
+SLOW_NAME = slow_function("slow_name", 0.3)
 BACKFILLING = (
     "SELECT count(*) > 0 FROM pg_stat_activity "
     "WHERE state = 'active' AND query LIKE 'UPDATE users SET nickname%'"
@@ -142,13 +136,7 @@ def test_make_sql_of_the_safe_forms_builds_what_make_upgrade_builds(tmp_path, se
             off.dispose()
 
 
-SLOW_KEY = """
-CREATE FUNCTION slow_key(value text) RETURNS text IMMUTABLE LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_sleep(0.1);
-    RETURN value;
-END $$
-"""
+SLOW_KEY = slow_function("slow_key", 0.1, immutable=True)
 
 
 def test_steps_outside_a_transaction_have_their_own_statement_timeout(

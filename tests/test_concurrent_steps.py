@@ -22,6 +22,7 @@ from tests.runs import (
     columns,
     error_line,
     run,
+    slow_function,
     start,
     versions,
     wait_for,
@@ -163,13 +164,7 @@ def test_retries_start_clean_and_succeed_once_the_writer_ends(tmp_path, database
     assert versions(engine) == [NEW]
 
 
-SLOW_KEY = """
-CREATE FUNCTION slow_key(value text) RETURNS text IMMUTABLE LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_sleep(0.05);
-    RETURN value;
-END $$
-"""
+SLOW_KEY = slow_function("slow_key", 0.05, immutable=True)
 BUILDING = (
     "SELECT count(*) > 0 FROM pg_stat_progress_create_index WHERE phase LIKE 'building index%'"
 )

@@ -65,10 +65,9 @@ class BackfillInBatchesOp(MigrateOperation):
         self.schema = schema
 
     @classmethod
-    def backfill_in_batches(
-        cls, operations: Operations, table_name: str, set_: str, where: str, **kw: Any
-    ) -> None:
-        operations.invoke(cls(table_name, set_, where, **kw))
+    def backfill_in_batches(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.backfill_in_batches(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(BackfillInBatchesOp)

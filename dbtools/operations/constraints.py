@@ -68,18 +68,9 @@ class AddForeignKeyNotValidOp(MigrateOperation):
         self.kw = kw
 
     @classmethod
-    def add_foreign_key_not_valid(
-        cls,
-        operations: Operations,
-        constraint_name: str,
-        source_table: str,
-        referent_table: str,
-        local_cols: Sequence[str],
-        remote_cols: Sequence[str],
-        **kw: Any,
-    ) -> None:
-        op = cls(constraint_name, source_table, referent_table, local_cols, remote_cols, **kw)
-        operations.invoke(op)
+    def add_foreign_key_not_valid(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.add_foreign_key_not_valid(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(AddForeignKeyNotValidOp)
@@ -111,16 +102,9 @@ class AddCheckNotValidOp(MigrateOperation):
         self.schema = schema
 
     @classmethod
-    def add_check_not_valid(
-        cls,
-        operations: Operations,
-        constraint_name: str,
-        table_name: str,
-        condition: Any,
-        *,
-        schema: str | None = None,
-    ) -> None:
-        operations.invoke(cls(constraint_name, table_name, condition, schema=schema))
+    def add_check_not_valid(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.add_check_not_valid(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(AddCheckNotValidOp)
@@ -139,15 +123,9 @@ class ValidateConstraintOp(MigrateOperation):
         self.schema = schema
 
     @classmethod
-    def validate_constraint(
-        cls,
-        operations: Operations,
-        table_name: str,
-        constraint_name: str,
-        *,
-        schema: str | None = None,
-    ) -> None:
-        operations.invoke(cls(table_name, constraint_name, schema=schema))
+    def validate_constraint(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.validate_constraint(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(ValidateConstraintOp)
@@ -165,10 +143,9 @@ class SetNotNullSafelyOp(MigrateOperation):
         self.schema = schema
 
     @classmethod
-    def set_not_null_safely(
-        cls, operations: Operations, table_name: str, column_name: str, *, schema: str | None = None
-    ) -> None:
-        operations.invoke(cls(table_name, column_name, schema=schema))
+    def set_not_null_safely(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.set_not_null_safely(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(SetNotNullSafelyOp)
@@ -205,16 +182,9 @@ class AddUniqueUsingIndexOp(MigrateOperation):
         self.schema = schema
 
     @classmethod
-    def add_unique_using_index(
-        cls,
-        operations: Operations,
-        constraint_name: str,
-        table_name: str,
-        columns: Sequence[str],
-        *,
-        schema: str | None = None,
-    ) -> None:
-        operations.invoke(cls(constraint_name, table_name, columns, schema=schema))
+    def add_unique_using_index(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.add_unique_using_index(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(AddUniqueUsingIndexOp)

@@ -54,18 +54,9 @@ class CreateIndexConcurrentlyOp(MigrateOperation):
         self.kw = kw
 
     @classmethod
-    def create_index_concurrently(
-        cls,
-        operations: Operations,
-        index_name: str,
-        table_name: str,
-        columns: Sequence[Any],
-        *,
-        schema: str | None = None,
-        unique: bool = False,
-        **kw: Any,
-    ) -> None:
-        operations.invoke(cls(index_name, table_name, columns, schema=schema, unique=unique, **kw))
+    def create_index_concurrently(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.create_index_concurrently(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
 
 
 @Operations.implementation_for(CreateIndexConcurrentlyOp)

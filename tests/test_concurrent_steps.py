@@ -9,7 +9,6 @@ gives a valid index and the head, never `already exists` from the first half.
 """
 
 import signal
-import time
 
 import pytest
 from sqlalchemy import Engine, text
@@ -17,7 +16,6 @@ from sqlalchemy import Engine, text
 from dbtools import revision_sql
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
-    MIGRATION_WAITING_FOR_LOCK,
     cli_env,
     columns,
     error_line,
@@ -137,6 +135,13 @@ def test_lock_timeout_fails_without_recording_then_the_next_run_cleans_up(
     assert versions(engine) == [NEW]
 
 
+CLEANUP_WAITING = """
+SELECT count(*) > 0 FROM pg_stat_activity
+WHERE application_name = 'schema-migrations' AND wait_event_type = 'Lock'
+  AND query LIKE '%DROP INDEX CONCURRENTLY%'
+"""
+
+
 def test_retries_start_clean_and_succeed_once_the_writer_ends(tmp_path, database_url, engine):
     root = repo_with(tmp_path, upgrade=INDEX_ONLY)
     at_head_with_people(root, database_url, engine, ["Ada", "Bo"])
@@ -149,9 +154,10 @@ def test_retries_start_clean_and_succeed_once_the_writer_ends(tmp_path, database
     holder = writer(engine)
     try:
         migration = start(root, ["upgrade", "head"], env)
-        wait_for(engine, MIGRATION_WAITING_FOR_LOCK)
-        # The first attempt gives up after 1s, then its clean-up after 1s more: let both.
-        time.sleep(3)
+        # The first attempt gives up on the build, then on dropping what it left: the
+        # writer keeps both waiting. Only then does the writer end.
+        wait_for(engine, CLEANUP_WAITING)
+        wait_for(engine, f"SELECT NOT ({CLEANUP_WAITING.strip()})")
         assert versions(engine) == [HEAD]
     finally:
         holder.rollback()

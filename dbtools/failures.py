@@ -22,7 +22,14 @@ from dbtools.errors import UserError
 _STATEMENT_CHARS = 160
 _IDENTIFIER = re.compile(r'"([^"]+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b')
 
-_BLOCKERS = """
+# The relations a statement names, and the table of an index it names (DROP INDEX ...).
+_NAMED = """
+SELECT oid FROM pg_class WHERE relname = ANY(:names)
+UNION SELECT i.indrelid FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE ic.relname = ANY(:names)
+"""
+
+_BLOCKERS = f"""
 SELECT c.relname, a.pid, coalesce(a.state, '?'), coalesce(a.application_name, ''),
        extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int
 FROM pg_locks l
@@ -30,13 +37,13 @@ JOIN pg_class c ON c.oid = l.relation
 JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.granted AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND c.relname = ANY(:names)
+  AND c.oid IN ({_NAMED})
 ORDER BY c.relname, a.pid
 """
 
-_RELATIONS = """
+_RELATIONS = f"""
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relname = ANY(:names) AND c.relkind IN ('r', 'p', 'v', 'm')
+WHERE c.oid IN ({_NAMED}) AND c.relkind IN ('r', 'p', 'v', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1
 """

@@ -13,13 +13,14 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, MetaData
 
-import dbtools.operations.waivers  # noqa: F401  (registers op.waive_lint for the revisions)
+import dbtools.operations  # noqa: F401  (registers op.waive_lint, ... for the revisions)
 from dbtools.apply.run import MigrationRun, connected
 from dbtools.core import settings
 from dbtools.core.chain import messages
+from dbtools.operations.outside import INSIDE_CALLER_TRANSACTION
 from dbtools.review.autogen_options import compare_options
 from dbtools.review.offline_sql import RevisionBlocks
-from dbtools.review.revision_hooks import refuse_empty_revision
+from dbtools.review.revision_hooks import process_revision_directives
 from schema.naming import NAMING_CONVENTION
 
 config = context.config
@@ -34,7 +35,7 @@ def shared_options() -> dict[str, Any]:
     """The configure() options that offline and online runs have in common."""
     options = {
         "transaction_per_migration": True,
-        "process_revision_directives": refuse_empty_revision(config),
+        "process_revision_directives": process_revision_directives(config),
     }
     # A run that only applies revisions compares nothing with the models: they stay
     # unloaded (set by `make upgrade`/`downgrade`/`current`; Alembic's own CLI loads them).
@@ -73,6 +74,9 @@ def run_migrations_online() -> None:
 
 
 def migrate(connection: Connection) -> None:
+    # Handed in inside the caller's transaction (pytest-alembic), nothing may commit: the
+    # operations that step outside a transaction run their plain forms inside it.
+    config.attributes[INSIDE_CALLER_TRANSACTION] = connection.in_transaction()
     run = MigrationRun(connection, env())
     context.configure(
         connection=connection, on_version_apply=run.on_version_apply, **shared_options()

@@ -149,3 +149,12 @@ ADVISORY_LOCKS = """
 SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
 WHERE l.locktype = 'advisory' AND d.datname = current_database()
 """
+
+
+def slow_function(name: str, seconds: float, *, immutable: bool = False) -> str:
+    """SQL for a text -> text function that sleeps first: a build or backfill that lasts."""
+    volatility = "IMMUTABLE " if immutable else ""
+    return (
+        f"CREATE FUNCTION {name}(value text) RETURNS text {volatility}LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n    PERFORM pg_sleep({seconds});\n    RETURN value;\nEND $$"
+    )

@@ -83,6 +83,14 @@ def test_timeouts_have_documented_defaults_and_can_be_overridden():
         settings.timeouts({"MIGRATION_LOCK_TIMEOUT": "5s; DROP TABLE users"})
 
 
+def test_steps_outside_a_transaction_have_their_own_statement_timeout():
+    assert settings.timeouts({}).concurrent == "2h"
+    custom = settings.timeouts({"MIGRATION_CONCURRENT_STATEMENT_TIMEOUT": "30min"})
+    assert (custom.statement, custom.concurrent) == ("10min", "30min")
+    with pytest.raises(UserError, match="MIGRATION_CONCURRENT_STATEMENT_TIMEOUT must be a dur"):
+        settings.timeouts({"MIGRATION_CONCURRENT_STATEMENT_TIMEOUT": "forever"})
+
+
 def test_masking_hides_every_form_of_the_password():
     url = normalise_url("postgresql://u:p%25a%40b@h/db")
     assert secrets.masked(url) == "postgresql+psycopg2://u:***@h/db"

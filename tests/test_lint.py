@@ -193,13 +193,7 @@ def test_a_waiver_without_a_reason_is_refused(tmp_path, server_url):
     )
 
 
-CONCURRENT_UP = """
-with op.get_context().autocommit_block():
-    op.create_index(
-        "ix_users_email_name", "users", ["email", "name"],
-        postgresql_concurrently=True, if_not_exists=True,
-    )
-"""
+CONCURRENT_UP = 'op.create_index_concurrently("ix_users_email_name", "users", ["email", "name"])'
 CONCURRENT_DOWN = """
 with op.get_context().autocommit_block():
     op.drop_index(
@@ -227,11 +221,16 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
     assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
 
     # Offline: the index is built between the revision's COMMIT and a new BEGIN, which
-    # opens with the timeouts again; Squawk finds nothing to object to.
+    # opens with the timeouts again, under the timeout of steps outside a transaction and
+    # followed by its validity check; Squawk finds nothing to object to.
     sql = rendered(root, "c0cc0cc0cc01")
     block = (
-        "COMMIT;\n\n"
+        "COMMIT;\n\nSET statement_timeout = '2h';\n\n"
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_email_name ON users (email, name);\n\n"
+        "DO $$\nBEGIN\n    IF NOT (SELECT indisvalid FROM pg_index WHERE indexrelid = "
+        "'ix_users_email_name'::regclass) THEN\n        RAISE EXCEPTION 'index "
+        "ix_users_email_name is INVALID: DROP INDEX CONCURRENTLY it, then run again';\n"
+        "    END IF;\nEND\n$$;\n\n"
         "BEGIN;\n\nSET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"
     )
     assert block + "\nUPDATE alembic_version SET version_num='c0cc0cc0cc01'" in sql

@@ -9,6 +9,7 @@ table and the session holding it, read from pg_locks once the transaction is gon
 import re
 import signal
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from psycopg2 import errors as pgerrors
@@ -25,7 +26,14 @@ _IDENTIFIER = re.compile(r'"([^"]+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b')
 
 # pg_stat_activity hides state and times of other roles' sessions (NULL) from a role
 # without pg_read_all_stats; the pid, role and application are always visible.
-_BLOCKERS = """
+# The relations a statement names, and the table of an index it names (DROP INDEX ...).
+_NAMED = """
+SELECT oid FROM pg_class WHERE relname = ANY(:names)
+UNION SELECT i.indrelid FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE ic.relname = ANY(:names)
+"""
+
+_BLOCKERS = f"""
 SELECT c.relname, a.pid, a.usename, a.state, coalesce(a.application_name, ''),
        extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int
 FROM pg_locks l
@@ -33,13 +41,13 @@ JOIN pg_class c ON c.oid = l.relation
 JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.granted AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND c.relname = ANY(:names)
+  AND c.oid IN ({_NAMED})
 ORDER BY c.relname, a.pid
 """
 
-_RELATIONS = """
+_RELATIONS = f"""
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relname = ANY(:names) AND c.relkind IN ('r', 'p', 'v', 'm')
+WHERE c.oid IN ({_NAMED}) AND c.relkind IN ('r', 'p', 'v', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1
 """
@@ -65,10 +73,20 @@ def explain(
     timeouts: Timeouts,
     interrupted: str | None,
     connection: Connection | None,
+    committed: Sequence[str] = (),
+    outside: bool = False,
 ) -> UserError:
-    """The one-line error for `exc`, raised while `step` was running."""
+    """The one-line error for `exc`, raised while `step` was running.
+
+    `committed` lists the step's statements that committed before it failed (outside
+    its transaction); notes on `exc` (what a failed operation cleaned up) are added.
+    `outside` says the failing statement ran outside a transaction, where
+    MIGRATION_CONCURRENT_STATEMENT_TIMEOUT is the statement timeout.
+    """
     where = f"revision {step.name}"
-    after = f"it was rolled back and the database stays at {step.stays_at}"
+    after = left_behind(exc, step, committed)
+    # Fix the cause, then: the steps that committed are done, the rest runs again.
+    resume = ": fix the cause and run the same command again to continue" if committed else ""
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     if interrupted or isinstance(exc, KeyboardInterrupt):
         name = interrupted or "SIGINT"
@@ -85,6 +103,13 @@ def explain(
             "that session ends, or set MIGRATION_LOCK_RETRIES to retry automatically"
         )
     if isinstance(orig, pgerrors.QueryCanceled) and "statement timeout" in str(orig):
+        if outside:
+            return UserError(
+                f"{where} ran longer than MIGRATION_CONCURRENT_STATEMENT_TIMEOUT="
+                f"{timeouts.concurrent} in `{_short(exc.statement)}` (a step outside the "
+                f"transaction); {after}: raise MIGRATION_CONCURRENT_STATEMENT_TIMEOUT and run "
+                "the same command again"
+            )
         return UserError(
             f"{where} ran longer than MIGRATION_STATEMENT_TIMEOUT={timeouts.statement} in "
             f"`{_short(exc.statement)}`; {after}: raise MIGRATION_STATEMENT_TIMEOUT or make the "
@@ -92,8 +117,29 @@ def explain(
         )
     if orig is not None:
         message = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-        return UserError(f"{where} failed in `{_short(exc.statement)}`: {message}; {after}")
-    return UserError(f"{where} raised {type(exc).__name__}: {exc} at {_origin(exc, step)}; {after}")
+        detail = getattr(getattr(orig, "diag", None), "message_detail", None)
+        message += f" ({detail.rstrip('.')})" if detail else ""
+        return UserError(f"{where} failed in `{_short(exc.statement)}`: {message}; {after}{resume}")
+    if isinstance(exc, UserError):  # an operation's own check (an INVALID index, ...)
+        return UserError(f"{where} failed: {exc}; {after}{resume}")
+    return UserError(
+        f"{where} raised {type(exc).__name__}: {exc} at {_origin(exc, step)}; {after}{resume}"
+    )
+
+
+def left_behind(exc: BaseException, step: Step, committed: Sequence[str]) -> str:
+    """What the failed step left: nothing, or exactly the statements that committed."""
+    if committed:
+        done = "; ".join(f"`{statement}`" for statement in committed)
+        text_ = (
+            f"these statements had committed before the failure, outside the revision's "
+            f"transaction: {done}; nothing else of the revision was kept, and the version "
+            f"stays at {step.stays_at}"
+        )
+    else:
+        text_ = f"it was rolled back and the database stays at {step.stays_at}"
+    notes = [" ".join(note.split()) for note in getattr(exc, "__notes__", [])]
+    return "; ".join([text_, *notes])
 
 
 def _short(statement: str | None) -> str:

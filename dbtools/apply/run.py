@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from dbtools.apply import audit, failures, interrupt, ownership
 from dbtools.apply.checkout import require_known
+from dbtools.apply.journal import Journal, summarise
 from dbtools.apply.lock import migration_lock
 from dbtools.apply.progress import Progress
 from dbtools.core import settings
@@ -54,6 +55,7 @@ class MigrationRun:
         self.env = env
         self.timeouts = settings.timeouts(env)
         self.progress: Progress | None = None
+        self.journal = Journal()  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
@@ -69,6 +71,8 @@ class MigrationRun:
             raise ownership.refusal(self.foreign)
         audit.ensure_table(ctx.connection)
         audit.record(ctx.connection, step, self.progress.advanced(step))
+        # What runs from here on belongs to the next step (this one only commits now).
+        self.journal.new_step()
 
     @contextmanager
     def guarded(self, environment: EnvironmentContext) -> Iterator[None]:
@@ -88,6 +92,7 @@ class MigrationRun:
             self.progress = Progress(environment, start)
             if self.foreign and self.progress.running() is not None:
                 raise ownership.refusal(self.foreign)
+            self.journal.attach(self.connection)
             try:
                 yield
             except (Exception, KeyboardInterrupt) as exc:
@@ -95,6 +100,8 @@ class MigrationRun:
                 if explained is exc:
                     raise
                 raise explained from exc
+            finally:
+                self.journal.detach()  # a handed-in connection lives on
 
     def _prepare(self, migration_context: Any) -> tuple[str, ...]:
         """Before the first revision, reading only (a run with nothing to do needs no more
@@ -126,4 +133,6 @@ class MigrationRun:
             timeouts=self.timeouts,
             interrupted=interrupt.received(),
             connection=self.connection if owned else None,
+            committed=summarise(self.journal.committed),
+            outside=self.journal.failed_outside,
         )

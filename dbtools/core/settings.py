@@ -23,6 +23,10 @@ Env = dict[str, str]
 
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "10min"
+# Steps outside a transaction (a concurrent index build, a VALIDATE, a batched backfill)
+# scan whole tables but block nobody: they get hours, not minutes. lock_timeout still
+# bounds every wait for a lock.
+DEFAULT_CONCURRENT_STATEMENT_TIMEOUT = "2h"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -96,6 +100,7 @@ class Timeouts:
 
     lock: str
     statement: str
+    concurrent: str = DEFAULT_CONCURRENT_STATEMENT_TIMEOUT  # outside a transaction
 
     def sql(self) -> list[str]:
         return [
@@ -108,7 +113,12 @@ def timeouts(env: Env | None = None) -> Timeouts:
     env = load() if env is None else env
     lock = env.get("MIGRATION_LOCK_TIMEOUT", "").strip() or DEFAULT_LOCK_TIMEOUT
     statement = env.get("MIGRATION_STATEMENT_TIMEOUT", "").strip() or DEFAULT_STATEMENT_TIMEOUT
+    concurrent = (
+        env.get("MIGRATION_CONCURRENT_STATEMENT_TIMEOUT", "").strip()
+        or DEFAULT_CONCURRENT_STATEMENT_TIMEOUT
+    )
     # Parsed only to refuse what is not a duration: the text goes to SQL as written.
     durations.parse("MIGRATION_LOCK_TIMEOUT", lock)
     durations.parse("MIGRATION_STATEMENT_TIMEOUT", statement)
-    return Timeouts(lock=lock, statement=statement)
+    durations.parse("MIGRATION_CONCURRENT_STATEMENT_TIMEOUT", concurrent)
+    return Timeouts(lock=lock, statement=statement, concurrent=concurrent)

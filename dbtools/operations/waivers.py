@@ -8,7 +8,7 @@ A revision that must break one of the linter's rules says so right before the op
 Offline (`--sql`, which is how the committed SQL is rendered) this writes two comment
 lines in front of the next statement: the reason, then `-- squawk-ignore <rule>` (the
 form Squawk itself knows, so the committed file reads the same to anyone running Squawk
-by hand). Online it runs nothing. `make lint` (dbtools/lint.py) applies the waiver to the
+by hand). Online it runs nothing. `make lint` (dbtools/review/lint.py) applies the waiver to the
 first statement after it in its revision that breaks the rule, on any line of that
 statement and past statements emitted implicitly (an enum's `CREATE TYPE` before its
 table), and reports a waiver that covers nothing, so a waiver cannot outlive the reason

@@ -6,7 +6,7 @@ print one list. Squawk reads the SQL each revision renders now (not only what wa
 committed, so a revision written by hand is linted before `make generate`), with the
 configuration in `.squawk.toml`.
 
-Waivers (`op.waive_lint`, dbtools/waivers.py) are applied here rather than by Squawk's
+Waivers (`op.waive_lint`, dbtools/operations/waivers.py) are applied here rather than by Squawk's
 own ignore comment, which covers only the line right below it: a waiver covers the
 first statement after it, within its revision, that breaks the waived rule, wherever in
 that statement the finding is (a column of a multi-line `CREATE TABLE`) and whatever

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 _BEGIN = "BEGIN;"
+_COMMIT = "COMMIT;"
 _HEADER = "-- Running "
 _VERSION_TABLE = "CREATE TABLE alembic_version"
 # Alembic's step log: "upgrade A -> B" (A empty at the base), "downgrade B -> A".
@@ -51,6 +52,8 @@ class RevisionBlocks:
     def write(self, chunk: str) -> int:
         if chunk.startswith(_BEGIN):
             self._held = []
+        elif chunk.startswith(_COMMIT) and self._held == []:
+            self._held = None  # a transaction with nothing in it, between two autocommit blocks
         elif self._held is None:
             self._out.write(chunk)
         elif chunk.startswith(_HEADER):

@@ -1,0 +1,233 @@
+"""Constraints added to a busy table without blocking it for a full scan.
+
+    op.add_foreign_key_not_valid("fk_orders_user_id_users", "orders", "users", ["user_id"], ["id"])
+    op.add_check_not_valid("ck_users_age_positive", "users", "age > 0")
+    op.validate_constraint("users", "ck_users_age_positive")
+    op.set_not_null_safely("users", "nickname")
+    op.add_unique_using_index("uq_users_nickname", "users", ["nickname"])
+
+- A foreign key or CHECK is added `NOT VALID` in the revision's transaction (a brief lock,
+  no scan), then `VALIDATE CONSTRAINT` runs in a transaction of its own
+  (dbtools/operations/outside.py): it scans the table under a lock that lets reads and
+  writes through. Afterwards `pg_constraint.convalidated` must be true.
+- `SET NOT NULL` goes through `CHECK (col IS NOT NULL) NOT VALID`, `VALIDATE`, then
+  `SET NOT NULL` (PostgreSQL 12+ skips its scan when a validated CHECK proves it) and
+  the helper CHECK is dropped, in the revision's closing transaction.
+- A unique constraint is built as a unique index concurrently, then attached with
+  `ADD CONSTRAINT ... UNIQUE USING INDEX` (a brief lock).
+
+Each is idempotent online, so a rerun after a failure in a later step continues: a
+constraint that exists is not added again, an index that is valid is kept.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from alembic.operations import MigrateOperation, Operations
+
+from dbtools.core.errors import UserError
+from dbtools.operations.indexes import CreateIndexConcurrentlyOp, build_index
+from dbtools.operations.outside import (
+    column_not_null,
+    constraint_validated,
+    outside_transaction,
+    quote,
+)
+from dbtools.operations.waivers import WaiveLintOp
+
+MAX_NAME = 63  # PostgreSQL's identifier limit, in bytes
+
+
+class ConstraintNotValidatedError(UserError):
+    """VALIDATE CONSTRAINT returned, yet the constraint is not marked validated."""
+
+
+def not_null_check_name(table: str, column: str) -> str:
+    """The helper CHECK's name: `ck_<table>_<column>_not_null`, within 63 bytes."""
+    return f"ck_{table}_{column}"[: MAX_NAME - len("_not_null")] + "_not_null"
+
+
+@Operations.register_operation("add_foreign_key_not_valid")
+class AddForeignKeyNotValidOp(MigrateOperation):
+    """A foreign key added NOT VALID, then validated in a transaction of its own."""
+
+    def __init__(
+        self,
+        constraint_name: str,
+        source_table: str,
+        referent_table: str,
+        local_cols: Sequence[str],
+        remote_cols: Sequence[str],
+        **kw: Any,
+    ) -> None:
+        self.constraint_name = constraint_name
+        self.source_table = source_table
+        self.referent_table = referent_table
+        self.local_cols = list(local_cols)
+        self.remote_cols = list(remote_cols)
+        self.kw = kw
+
+    @classmethod
+    def add_foreign_key_not_valid(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.add_foreign_key_not_valid(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
+
+
+@Operations.implementation_for(AddForeignKeyNotValidOp)
+def _add_foreign_key_not_valid(operations: Operations, op: AddForeignKeyNotValidOp) -> None:
+    schema = op.kw.get("source_schema")
+    if not _exists(operations, op.source_table, op.constraint_name, schema):
+        operations.create_foreign_key(
+            op.constraint_name,
+            op.source_table,
+            op.referent_table,
+            op.local_cols,
+            op.remote_cols,
+            postgresql_not_valid=True,
+            **op.kw,
+        )
+    validate(operations, op.source_table, op.constraint_name, schema)
+
+
+@Operations.register_operation("add_check_not_valid")
+class AddCheckNotValidOp(MigrateOperation):
+    """A CHECK added NOT VALID, then validated in a transaction of its own."""
+
+    def __init__(
+        self, constraint_name: str, table_name: str, condition: Any, *, schema: str | None = None
+    ) -> None:
+        self.constraint_name = constraint_name
+        self.table_name = table_name
+        self.condition = condition
+        self.schema = schema
+
+    @classmethod
+    def add_check_not_valid(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.add_check_not_valid(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
+
+
+@Operations.implementation_for(AddCheckNotValidOp)
+def _add_check_not_valid(operations: Operations, op: AddCheckNotValidOp) -> None:
+    add_check(operations, op.table_name, op.constraint_name, op.condition, op.schema)
+    validate(operations, op.table_name, op.constraint_name, op.schema)
+
+
+@Operations.register_operation("validate_constraint")
+class ValidateConstraintOp(MigrateOperation):
+    """`ALTER TABLE ... VALIDATE CONSTRAINT`, in a transaction of its own."""
+
+    def __init__(self, table_name: str, constraint_name: str, *, schema: str | None = None):
+        self.table_name = table_name
+        self.constraint_name = constraint_name
+        self.schema = schema
+
+    @classmethod
+    def validate_constraint(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.validate_constraint(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
+
+
+@Operations.implementation_for(ValidateConstraintOp)
+def _validate_constraint(operations: Operations, op: ValidateConstraintOp) -> None:
+    validate(operations, op.table_name, op.constraint_name, op.schema)
+
+
+@Operations.register_operation("set_not_null_safely")
+class SetNotNullSafelyOp(MigrateOperation):
+    """SET NOT NULL through a validated CHECK, so the table is not scanned under a lock."""
+
+    def __init__(self, table_name: str, column_name: str, *, schema: str | None = None):
+        self.table_name = table_name
+        self.column_name = column_name
+        self.schema = schema
+
+    @classmethod
+    def set_not_null_safely(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.set_not_null_safely(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
+
+
+@Operations.implementation_for(SetNotNullSafelyOp)
+def _set_not_null_safely(operations: Operations, op: SetNotNullSafelyOp) -> None:
+    table, column, schema = op.table_name, op.column_name, op.schema
+    check = not_null_check_name(table, column)
+    online = not operations.get_context().as_sql
+    if not (online and column_not_null(operations, table, column, schema)):
+        column_sql = quote(operations, column)
+        add_check(operations, table, check, f"{column_sql} IS NOT NULL", schema)
+        validate(operations, table, check, schema)
+        operations.alter_column(table, column, nullable=False, schema=schema)
+    if not online:  # the rendered SQL carries the reason for the linter and the reviewer
+        reason = f"{check} only proved {column} NOT NULL for SET NOT NULL, which now holds it"
+        operations.invoke(WaiveLintOp(["ban-drop-constraint"], reason))
+    operations.drop_constraint(operations.f(check), table, schema=schema, if_exists=True)
+
+
+@Operations.register_operation("add_unique_using_index")
+class AddUniqueUsingIndexOp(MigrateOperation):
+    """A unique index built concurrently, then attached as the constraint (USING INDEX)."""
+
+    def __init__(
+        self,
+        constraint_name: str,
+        table_name: str,
+        columns: Sequence[str],
+        *,
+        schema: str | None = None,
+    ) -> None:
+        self.constraint_name = constraint_name
+        self.table_name = table_name
+        self.columns = list(columns)
+        self.schema = schema
+
+    @classmethod
+    def add_unique_using_index(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.add_unique_using_index(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
+
+
+@Operations.implementation_for(AddUniqueUsingIndexOp)
+def _add_unique_using_index(operations: Operations, op: AddUniqueUsingIndexOp) -> None:
+    name, table, schema = op.constraint_name, op.table_name, op.schema
+    if _exists(operations, table, name, schema):
+        return  # an earlier run attached it
+    index = CreateIndexConcurrentlyOp(name, table, op.columns, schema=schema, unique=True)
+    with outside_transaction(operations) as outside:
+        build_index(operations, outside, index)
+    quoted = quote(operations, name)
+    operations.execute(
+        f"ALTER TABLE {quote(operations, table, schema)} "
+        f"ADD CONSTRAINT {quoted} UNIQUE USING INDEX {quoted}"
+    )
+
+
+def _exists(operations: Operations, table: str, name: str, schema: str | None) -> bool:
+    """Online: whether the table has the constraint already. Offline: never assumed."""
+    if operations.get_context().as_sql:
+        return False
+    return constraint_validated(operations, table, name, schema) is not None
+
+
+def add_check(
+    operations: Operations, table: str, name: str, condition: Any, schema: str | None
+) -> None:
+    """`ADD CONSTRAINT name CHECK (...) NOT VALID`, unless the table has it already."""
+    if _exists(operations, table, name, schema):
+        return
+    operations.create_check_constraint(
+        operations.f(name), table, condition, schema=schema, postgresql_not_valid=True
+    )
+
+
+def validate(operations: Operations, table: str, name: str, schema: str | None) -> None:
+    """VALIDATE CONSTRAINT outside the revision's transaction; then it must be validated."""
+    with outside_transaction(operations) as outside:
+        operations.execute(
+            f"ALTER TABLE {quote(operations, table, schema)} "
+            f"VALIDATE CONSTRAINT {quote(operations, name)}"
+        )
+        if outside.online and constraint_validated(operations, table, name, schema) is not True:
+            raise ConstraintNotValidatedError(
+                f"constraint {name} on {table} is still NOT VALID after VALIDATE CONSTRAINT"
+            )

@@ -1,0 +1,229 @@
+"""Autogenerate writes the forms that do not block a table that already exists.
+
+`make revision` compares the models with the migrations and Alembic writes plain
+operations: `create_index` (blocks writes while it builds), `create_foreign_key` and a
+CHECK (scan the table while blocking writes), `alter_column(nullable=False)` (scans it
+under ACCESS EXCLUSIVE), `create_unique_constraint` (builds its index under ACCESS
+EXCLUSIVE). On a table the revision does not create itself, each becomes the
+repository's operation that does the same without blocking (dbtools/operations/):
+
+| written by Alembic | rewritten as |
+| --- | --- |
+| `op.create_index(...)` | `op.create_index_concurrently(...)` |
+| `op.create_foreign_key(...)` | `op.add_foreign_key_not_valid(...)` |
+| `op.create_check_constraint(...)` | `op.add_check_not_valid(...)` |
+| `op.alter_column(..., nullable=False)` | `op.set_not_null_safely(...)` (other changes stay) |
+| `op.create_unique_constraint(...)` | `op.add_unique_using_index(...)` |
+
+Tables created in the same revision keep the plain forms: nobody uses them yet. When a
+revision gets a step outside its transaction, its plain steps that have an idempotent
+form (`add_column`, `create_table`, `create_index` with `if_not_exists`) get it, so a
+rerun after a later step failed never stops on `already exists` from its own first half.
+The downgrade stays as Alembic wrote it. This is a `process_revision_directives` step;
+env.py runs it after the empty-revision guard.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from alembic.autogenerate import renderers
+from alembic.operations import ops
+from sqlalchemy import Column
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ClauseElement, conv
+
+from dbtools.operations.backfill import BackfillInBatchesOp
+from dbtools.operations.constraints import (
+    AddCheckNotValidOp,
+    AddForeignKeyNotValidOp,
+    AddUniqueUsingIndexOp,
+    SetNotNullSafelyOp,
+    ValidateConstraintOp,
+)
+from dbtools.operations.indexes import CreateIndexConcurrentlyOp
+
+OUTSIDE_TRANSACTION = (
+    CreateIndexConcurrentlyOp,
+    AddForeignKeyNotValidOp,
+    AddCheckNotValidOp,
+    SetNotNullSafelyOp,
+    AddUniqueUsingIndexOp,
+    ValidateConstraintOp,
+    BackfillInBatchesOp,
+)
+
+
+def rewrite(_context: Any, _revision: Any, directives: list[Any]) -> None:
+    """Rewrite each script's upgrade as the module docstring says."""
+    for script in directives:
+        for upgrade in script.upgrade_ops_list:
+            created = {op.table_name for op in upgrade.ops if isinstance(op, ops.CreateTableOp)}
+            upgrade.ops = rewritten(upgrade.ops, created)
+            if any(isinstance(op, OUTSIDE_TRANSACTION) for op in walk(upgrade.ops)):
+                make_idempotent(upgrade.ops)
+
+
+def walk(operations: Iterable[Any]) -> Iterable[Any]:
+    """Every operation, with those grouped per table (ModifyTableOps) flattened."""
+    for op in operations:
+        if isinstance(op, ops.OpContainer):
+            yield from walk(op.ops)
+        else:
+            yield op
+
+
+def rewritten(operations: list[Any], created: set[str]) -> list[Any]:
+    out: list[Any] = []
+    for op in operations:
+        if isinstance(op, ops.OpContainer):
+            op.ops = rewritten(op.ops, created)
+            out.append(op)
+        elif getattr(op, "table_name", getattr(op, "source_table", None)) in created:
+            out.append(op)
+        else:
+            out.extend(safe_form(op))
+    return out
+
+
+def safe_form(op: Any) -> list[Any]:
+    """The operations that replace `op` on an existing table (`[op]` when it is safe)."""
+    convert = _CONVERSIONS.get(type(op))
+    return convert(op) if convert else [op]
+
+
+def _index(op: ops.CreateIndexOp) -> list[Any]:
+    columns = [_column_name(c) for c in op.columns]
+    if None in columns or not all(_plain(v) for v in op.kw.values()):
+        return [op]  # expressions: left as written, and the lint says what to change
+    return [
+        CreateIndexConcurrentlyOp(
+            op.index_name, op.table_name, columns, schema=op.schema, unique=op.unique, **op.kw
+        )
+    ]
+
+
+def _foreign_key(op: ops.CreateForeignKeyOp) -> list[Any]:
+    kw = {k: v for k, v in op.kw.items() if v is not None}
+    if not all(_plain(v) for v in kw.values()):
+        return [op]
+    return [
+        AddForeignKeyNotValidOp(
+            op.constraint_name, op.source_table, op.referent_table, op.local_cols,
+            op.remote_cols, **kw,
+        )
+    ]  # fmt: skip
+
+
+def _check(op: ops.CreateCheckConstraintOp) -> list[Any]:
+    condition = op.condition
+    if isinstance(condition, ClauseElement):
+        compiled = condition.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        condition = str(compiled)
+    return [AddCheckNotValidOp(op.constraint_name, op.table_name, condition, schema=op.schema)]
+
+
+def _not_null(op: ops.AlterColumnOp) -> list[Any]:
+    if op.modify_nullable is not False:
+        return [op]
+    safe = SetNotNullSafelyOp(op.table_name, op.column_name, schema=op.schema)
+    op.modify_nullable = None
+    others = (
+        op.modify_type is not None
+        or op.modify_name is not None
+        or op.modify_server_default is not False
+        or op.modify_comment is not False
+    )
+    # Other changes first: a type change must land before the CHECK that reads the column.
+    return [op, safe] if others else [safe]
+
+
+def _unique(op: ops.CreateUniqueConstraintOp) -> list[Any]:
+    if op.kw or not all(isinstance(c, str) for c in op.columns):
+        return [op]
+    return [AddUniqueUsingIndexOp(op.constraint_name, op.table_name, op.columns, schema=op.schema)]
+
+
+_CONVERSIONS: dict[type, Callable[[Any], list[Any]]] = {
+    ops.CreateIndexOp: _index,
+    ops.CreateForeignKeyOp: _foreign_key,
+    ops.CreateCheckConstraintOp: _check,
+    ops.AlterColumnOp: _not_null,
+    ops.CreateUniqueConstraintOp: _unique,
+}
+
+
+def make_idempotent(operations: list[Any]) -> None:
+    """The plain steps that have an IF [NOT] EXISTS form get it."""
+    for op in walk(operations):
+        if isinstance(op, ops.AddColumnOp | ops.CreateTableOp | ops.CreateIndexOp):
+            op.if_not_exists = True
+
+
+def _column_name(column: Any) -> str | None:
+    if isinstance(column, str):
+        return column
+    if isinstance(column, Column):
+        return column.name
+    return None
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool | int | float)
+
+
+# How autogenerate writes the operations into the revision file.
+
+
+def _call(name: str, *args: Any, **kw: Any) -> str:
+    parts = [_literal(a) for a in args]
+    parts += [f"{k}={_literal(v)}" for k, v in kw.items() if v not in (None, False)]
+    return f"op.{name}({', '.join(parts)})"
+
+
+def _literal(value: Any) -> str:
+    """Python source for `value`; a name the naming convention made is written op.f(...)."""
+    if isinstance(value, conv):
+        return f"op.f({str(value)!r})"
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return repr(value)
+
+
+@renderers.dispatch_for(CreateIndexConcurrentlyOp)
+def _render_index(_ctx: Any, op: CreateIndexConcurrentlyOp) -> str:
+    return _call(
+        "create_index_concurrently",
+        op.index_name, op.table_name, op.columns, schema=op.schema, unique=op.unique, **op.kw,
+    )  # fmt: skip
+
+
+@renderers.dispatch_for(AddForeignKeyNotValidOp)
+def _render_foreign_key(_ctx: Any, op: AddForeignKeyNotValidOp) -> str:
+    return _call(
+        "add_foreign_key_not_valid",
+        op.constraint_name, op.source_table, op.referent_table, op.local_cols, op.remote_cols,
+        **op.kw,
+    )  # fmt: skip
+
+
+@renderers.dispatch_for(AddCheckNotValidOp)
+def _render_check(_ctx: Any, op: AddCheckNotValidOp) -> str:
+    return _call(
+        "add_check_not_valid", op.constraint_name, op.table_name, op.condition, schema=op.schema
+    )
+
+
+@renderers.dispatch_for(SetNotNullSafelyOp)
+def _render_not_null(_ctx: Any, op: SetNotNullSafelyOp) -> str:
+    return _call("set_not_null_safely", op.table_name, op.column_name, schema=op.schema)
+
+
+@renderers.dispatch_for(AddUniqueUsingIndexOp)
+def _render_unique(_ctx: Any, op: AddUniqueUsingIndexOp) -> str:
+    return _call(
+        "add_unique_using_index", op.constraint_name, op.table_name, op.columns, schema=op.schema
+    )

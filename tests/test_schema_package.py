@@ -37,6 +37,20 @@ def test_importing_schema_opens_no_connection_and_reads_no_env_file():
     assert _python(code) == "False False"
 
 
+def test_the_models_load_on_first_use_and_the_helpers_need_no_orm():
+    # The engine helpers and the start-up check serve a no-op migration run and a
+    # service's health check: they must not pay for sqlalchemy.orm and the models.
+    code = (
+        "import sys, schema; before = 'sqlalchemy.orm' in sys.modules; "
+        "tables = sorted(schema.metadata.tables); "
+        "print(before, 'sqlalchemy.orm' in sys.modules, 'schema.models' in sys.modules)"
+    )
+    assert _python(code) == "False True True"
+    # Any model-shaped name loads them all: a model class registers every table too.
+    code = "from schema import User; print(sorted(User.metadata.tables))"
+    assert _python(code) == _python(_ALL_MODULES)
+
+
 def test_every_constraint_and_index_gets_a_conventional_name():
     import schema
 

@@ -42,6 +42,15 @@ def free_column(table: str, stem: str) -> str:
     )
 
 
+def free_table(stem: str) -> str:
+    """`stem`, or `stem_2`, `stem_3`...: a table name no model has taken (synthetic
+    revisions in a copy create it, whatever tables a team has added)."""
+    taken = set(TABLES)
+    return next(
+        name for name in (stem, *(f"{stem}_{n}" for n in range(2, 100))) if name not in taken
+    )
+
+
 def model_columns(table: str) -> list[str]:
     """The columns the models give `table`, sorted (the database orders them by age)."""
     return sorted(column.name for column in schema.metadata.tables[table].columns)

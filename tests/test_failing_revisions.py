@@ -9,6 +9,7 @@ statement. A revision file that does not load is named before anything is applie
 import pytest
 
 from dbtools.core.chain import script_directory
+from tests.chain import free_table
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
@@ -24,7 +25,8 @@ from tests.runs import (
 )
 
 BAD = "c3c3c3c3c3c3"
-CREATE_TAGS = 'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))'
+PROBE = free_table("tags")  # a table no model has taken
+CREATE_TAGS = f'op.create_table("{PROBE}", sa.Column("id", sa.Integer, primary_key=True))'
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,7 @@ def test_failing_revision_leaves_the_last_good_one(
     for part in [*expected, f"it was rolled back and the database stays at {HEAD}"]:
         assert part in line, line
     assert versions(engine) == [HEAD]
-    assert columns(engine, "tags") == []
+    assert columns(engine, PROBE) == []
     assert sorted(columns(engine, "users")) == model_columns("users")
     assert log_rows(engine) == upgrades()
 

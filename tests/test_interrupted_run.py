@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from tests.chain import free_table
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     ADVISORY_LOCKS,
@@ -31,6 +32,7 @@ from tests.runs import (
 pytestmark = pytest.mark.xdist_group("timing")
 
 SLOW = "d4d4d4d4d4d4"
+PROBE = free_table("tags")  # a table no model has taken
 SLEEPING = """
 SELECT count(*) > 0 FROM pg_stat_activity
 WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep%'
@@ -48,9 +50,9 @@ def repo(tmp_path):
         HEAD,
         "Create tags, slowly.",
         "import os\n"
-        'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))\n'
+        f'op.create_table("{PROBE}", sa.Column("id", sa.Integer, primary_key=True))\n'
         "op.execute(f\"SELECT pg_sleep({os.environ.get('SLOW_REVISION_SECONDS', '0')})\")",
-        'op.drop_table("tags")',
+        f'op.drop_table("{PROBE}")',
     )
     return root
 
@@ -71,11 +73,11 @@ def assert_consistent_and_resumable(repo, database_url, engine) -> None:
     wait_for(engine, NOBODY_SLEEPING, timeout=30)
     wait_for(engine, NO_ADVISORY_LOCK, timeout=30)
     assert versions(engine) == [HEAD]
-    assert columns(engine, "tags") == []
+    assert columns(engine, PROBE) == []
     assert log_rows(engine)[-1] == ("upgrade", HEAD)
     assert run(repo, ["upgrade", "head"], cli_env(database_url)).returncode == 0
     assert versions(engine) == [SLOW]
-    assert columns(engine, "tags") == ["id"]
+    assert columns(engine, PROBE) == ["id"]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.chain import free_column
+from tests.chain import free_column, free_table
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.xdist_group("timing")
 LOCK_TIMEOUT_S = 2
 TAGS, NICKNAME = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
 COLUMN = free_column("users", "nickname")  # a column the users model has not taken
+PROBE = free_table("tags")  # a table no model has taken
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def repo(tmp_path):
         TAGS,
         HEAD,
         "Create the tags table.",
-        'op.create_table("tags", sa.Column("id", sa.Integer, primary_key=True))',
-        'op.drop_table("tags")',
+        f'op.create_table("{PROBE}", sa.Column("id", sa.Integer, primary_key=True))',
+        f'op.drop_table("{PROBE}")',
     )
     write_revision(
         root,
@@ -100,7 +101,7 @@ def test_blocked_revision_gives_up_and_late_readers_are_not_held(
         assert part in line, line
     # The revision before the blocked one stays applied; the blocked one left nothing.
     assert versions(engine) == [TAGS]
-    assert columns(engine, "tags") == ["id"]
+    assert columns(engine, PROBE) == ["id"]
     assert COLUMN not in columns(engine, "users")
     assert log_rows(engine)[-1] == ("upgrade", TAGS)
     # The promise itself: a reader arriving meanwhile waits at most about lock_timeout.

@@ -57,6 +57,7 @@ class MigrationRun:
         self.progress: Progress | None = None
         self.journal = Journal()  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
+        self.log_ready = False  # the migration log exists (looked up once per run)
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's callback, inside the revision's transaction: write its log row.
@@ -69,7 +70,9 @@ class MigrationRun:
             return  # a stamp runs no revision code; only migrations are logged
         if self.foreign:  # reached only if the check before the run could not tell
             raise ownership.refusal(self.foreign)
-        audit.ensure_table(ctx.connection)
+        if not self.log_ready:
+            audit.ensure_table(ctx.connection)
+            self.log_ready = True
         audit.record(ctx.connection, step, self.progress.advanced(step))
         # What runs from here on belongs to the next step (this one only commits now).
         self.journal.new_step()

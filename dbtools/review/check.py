@@ -2,8 +2,8 @@
 
 `check` gathers every problem into one list before failing, so one run tells a
 contributor everything to fix: drift between the models and the migrations, more than
-one head, a revision docstring still the template's, stale generated artefacts, linter
-findings.
+one head, a released revision edited, a revision docstring still the template's, stale
+generated artefacts, linter findings.
 """
 
 from collections.abc import Callable
@@ -16,7 +16,7 @@ from dbtools.core.chain import script_directory, several_heads
 from dbtools.core.errors import UserError, describe
 from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import Env
-from dbtools.review import conflicts, generated, lint, revision_sql
+from dbtools.review import conflicts, generated, lint, released, revision_sql
 from dbtools.review.docstrings import unwritten_docstrings
 from dbtools.review.drift import drift
 
@@ -54,6 +54,7 @@ def check(env: Env) -> None:
     """Every problem a reviewer should never have to find by hand, in one list."""
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
+        ("released", released.problems),
         ("docstring", unwritten_docstrings),
         ("stale", stale_problems),
         ("drift", lambda: drift_problems(env)),

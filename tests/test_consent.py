@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 
 from dbtools.apply import consent
 from dbtools.core.paths import REPO_ROOT
+from tests.chain import UNRELEASED
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import cli_env, error_line, run, state, versions
 
@@ -73,8 +74,12 @@ def fill(engine, nullable_null: bool) -> None:
             conn.execute(table.insert().values(**row))
 
 
+# Revisions not released yet; the whole chain's downgrade is the next two tests.
+NEW = [s for s in CHAIN if s.revision in UNRELEASED]
+
+
 @pytest.mark.parametrize("nullable_null", [False, True], ids=["filled", "nulls"])
-@pytest.mark.parametrize("script", CHAIN, ids=[s.revision for s in CHAIN])
+@pytest.mark.parametrize("script", NEW, ids=[s.revision for s in NEW])
 def test_a_downgrade_that_drops_data_needs_consent(script, nullable_null, database_url, engine):
     env = cli_env(database_url)
     parent = script.down_revision or "base"

@@ -14,7 +14,8 @@ from dbtools.core.paths import alembic_config
 SCRIPT = ScriptDirectory.from_config(alembic_config())
 
 # Base first, head last (the repository keeps one head; `make check` sees to it).
-REVISIONS: list[str] = [script.revision for script in reversed(list(SCRIPT.walk_revisions()))]
+SCRIPTS = list(reversed(list(SCRIPT.walk_revisions())))
+REVISIONS: list[str] = [script.revision for script in SCRIPTS]
 FIRST = REVISIONS[0]
 HEAD = REVISIONS[-1]
 # Where `make downgrade` (one step back from head) leaves a database.

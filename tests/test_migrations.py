@@ -16,7 +16,7 @@ from sqlalchemy import CheckConstraint, Engine, UniqueConstraint, inspect, text
 import schema
 from dbtools.core.catalog import describe, differences
 from dbtools.core.chain import revisions
-from tests.chain import TABLES, UNRELEASED, model_columns
+from tests.chain import REVISIONS, TABLES, UNRELEASED, model_columns
 
 __all__ = [
     "test_model_definitions_match_ddl",
@@ -24,11 +24,6 @@ __all__ = [
     "test_up_down_consistency",
     "test_upgrade",
 ]
-
-
-def real_revisions(alembic_runner) -> list[str]:
-    """Revision ids from first to head (pytest-alembic also lists 'base' and 'heads')."""
-    return [r for r in alembic_runner.history.revisions if r not in ("base", "heads")]
 
 
 def catalog_of(engine: Engine) -> dict:
@@ -104,7 +99,7 @@ def test_head_builds_each_table_the_models_describe(table, alembic_runner, alemb
 def test_rows_survive_every_later_revision_and_a_downgrade(alembic_runner, alembic_engine):
     """A row written right after the first revision is still there at head, and a row
     written at the second survives stepping back over it and forward again."""
-    first, second = real_revisions(alembic_runner)[:2]
+    first, second = REVISIONS[:2]
     alembic_runner.migrate_up_to(first)
     alembic_runner.insert_into("users", {"name": "Ada", "email": "ada@example.org"})
 

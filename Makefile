@@ -17,7 +17,7 @@ TEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
-	generate check lint format
+	generate check lint format release
 .PHONY: bench bench-quick
 .PHONY: audit test-matrix verify
 
@@ -76,6 +76,9 @@ generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrat
 
 check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint findings, in one list
 	@$(RUN) check
+
+release: $(STAMP) ## mark every revision as released (migrations/RELEASED); commit it with the release
+	@$(RUN) release
 
 format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
 	@$(BIN)/ruff check --fix --quiet --exit-zero . && $(BIN)/ruff format --quiet . && $(BIN)/ruff check --quiet .

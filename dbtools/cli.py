@@ -103,6 +103,10 @@ COMMANDS: dict[str, tuple[Command, str]] = {
         lambda env, _a: job("review.check").check(env),
         "drift, heads, stale artefacts and lint, in one list",
     ),
+    "release": (
+        lambda _env, _a: job("review.released").cmd_release(),
+        "mark every revision as released in migrations/RELEASED",
+    ),
     "verify": (
         lambda env, _a: job("verify.command").cmd_verify(env),
         "compare the database with the schema of its revision",

@@ -7,7 +7,6 @@ existing server instead, on which it creates and drops databases.
 
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -20,6 +19,7 @@ from dbtools import devserver
 from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
 from schema.testing import create_database, empty_database
+from tests.harness import clean_env, cli
 
 
 def start_test_server(data_dir: Path) -> URL:
@@ -57,16 +57,7 @@ def run_cli(
     DATABASE_URL and CI from the outer environment are removed, so each test says what
     it runs against.
     """
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CI")}
-    return subprocess.run(
-        [sys.executable, "-m", "dbtools", *args],
-        cwd=cwd,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-    )
+    return cli(cwd, args, clean_env(**env), timeout=timeout, stdin=stdin)
 
 
 def require_passwords(server_url: URL, data_dir: Path) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 
 from dbtools import devserver
 from dbtools.core.paths import REPO_ROOT
+from tests.harness import clean_env, cli, last_error, make  # noqa: F401  (their one home)
 
 COPIED = [
     "alembic.ini",
@@ -47,32 +48,14 @@ def copy_repo(tmp_path: Path) -> Path:
     return root
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The outer environment without DATABASE_URL, CI or make's own variables, plus `extra`."""
-    dropped = ("DATABASE_URL", "CI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
-    base = {k: v for k, v in os.environ.items() if k not in dropped}
-    return {**base, **extra}
-
-
 def run(root: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args, cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
     )
 
 
-def make(root: Path, target: str, env: dict[str, str], **variables: str):
-    assignments = [f"{k}={v}" for k, v in variables.items()]
-    return run(root, ["make", "-s", target, *assignments], env)
-
-
-def last_error(done: subprocess.CompletedProcess[str]) -> str:
-    """The tool's own last line on stderr (make adds its `make: *** ...` line after it)."""
-    lines = [line for line in done.stderr.splitlines() if not line.startswith("make: ")]
-    return lines[-1] if lines else ""
-
-
 def dbtools(root: Path, args: list[str], env: dict[str, str]):
-    return run(root, [sys.executable, "-m", "dbtools", *args], env)
+    return cli(root, args, env)
 
 
 def write_revision(

@@ -1,13 +1,12 @@
 """Test support for the reliability tests: runs of the command line, and what they leave.
 
-Runs `python -m dbtools` (or Alembic, or make) as a user would, in the repository or in
-a copy with extra revisions (tests/repo_copy.py); checks the error contract of a failed
+Runs `python -m dbtools` (tests/harness.py: in this process on the repository, as a new
+process in a copy with extra revisions, tests/repo_copy.py); checks the error contract of a failed
 run (one line, no traceback, no password); reads back the version table, the migration
 log and the catalog.
 """
 
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.core.bookkeeping import QUALIFIED_LOG as QUALIFIED
 from dbtools.core.catalog import describe
+from dbtools.core.paths import REPO_ROOT
 
 # Re-exported for the reliability tests: read from the chain, so they grow with it.
 from tests.chain import (  # noqa: F401
@@ -30,8 +30,8 @@ from tests.chain import (  # noqa: F401
     model_columns,
     upgrades,
 )
+from tests.harness import clean_env, cli, cli_in_process, command, start  # noqa: F401
 from tests.pg import url_string
-from tests.repo_copy import clean_env
 
 # Given to every run whose URL has none: the embedded server trusts local connections and
 # ignores it, so each run also proves the password never reaches the output.
@@ -48,33 +48,15 @@ def cli_env(url: URL | str, **extra: str) -> dict[str, str]:
     return clean_env(DATABASE_URL=database_url, **extra)
 
 
-def command(args: Sequence[str], tool: str = "dbtools") -> list[str]:
-    """The command line for `args` through `tool`: dbtools, alembic, or make (upgrade only)."""
-    if tool == "alembic":
-        return [sys.executable, "-m", "alembic", "-c", "alembic.ini", *args]
-    if tool == "make":
-        command_, *rev = args
-        return ["make", "-s", command_, *(f"REV={r}" for r in rev)]
-    return [sys.executable, "-m", "dbtools", *args]
-
-
 def run(
     root: Path, args: Sequence[str], env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command(args), cwd=root, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def start(root: Path, args: Sequence[str], env: dict[str, str], tool: str = "dbtools"):
-    return subprocess.Popen(
-        command(args, tool),
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """`python -m dbtools args` with exactly `env`: in this process on the repository itself
+    (what it does to the database is what these tests read, not the start of a process),
+    as a new process in a copy."""
+    if root == REPO_ROOT:
+        return cli_in_process(args, env)
+    return cli(root, args, env, timeout=timeout)
 
 
 def error_line(stderr: str, password: str | None = SECRET) -> str:

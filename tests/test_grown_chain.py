@@ -18,7 +18,7 @@ from tests import team
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
-PER_REVISION_TESTS = "tests/test_migrations.py"
+PER_REVISION_TESTS = ("tests/test_migrations.py", "tests/test_new_revisions_leave_no_trace.py")
 
 
 def copy_with_tests(tmp_path):
@@ -80,7 +80,7 @@ def test_a_team_revision_passes_check_and_the_per_revision_tests(
             *(sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"),
             # Its own temporary folder: pytest's rotation of the shared one must never
             # reach this run's server.
-            *("--basetemp", str(tmp_path / "inner"), PER_REVISION_TESTS),
+            *("--basetemp", str(tmp_path / "inner"), *PER_REVISION_TESTS),
         ],
         cwd=root,
         env=clean_env(TEST_DATABASE_URL=url_string(server_url)),

@@ -14,11 +14,11 @@ from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.paths import REPO_ROOT
 from dbtools.verify.expected import drop_templates
+from tests.chain import UNRELEASED
 from tests.migrate import migrate_to
 from tests.repo_copy import psql
 from tests.runs import engine_for, error_line, start
 from tests.verifying import (
-    chain,
     execute,
     head,
     model_table,
@@ -42,7 +42,8 @@ def test_a_database_as_migrated_verifies_and_is_left_unchanged(database_url, ser
     assert snapshot(database_url) == before
 
 
-@pytest.mark.parametrize("revision", ["base", *chain()])
+# Revisions not released yet, and base; head is the test above, whatever it is.
+@pytest.mark.parametrize("revision", ["base", *UNRELEASED])
 def test_a_database_at_any_revision_is_compared_with_that_revision(
     revision, database_url, server_url
 ):

@@ -6,20 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.script import ScriptDirectory
 from sqlalchemy import Table, text
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools.core.paths import REPO_ROOT, alembic_config
+from dbtools.core.paths import REPO_ROOT
+from tests.chain import REVISIONS
 from tests.pg import url_string
 from tests.runs import cli_env, engine_for, run, state
 
 
 def chain() -> list[str]:
-    """Every revision id, oldest first."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return [s.revision for s in reversed(list(script.walk_revisions("base", "heads")))]
+    """Every revision id, oldest first (tests/chain.py reads them)."""
+    return list(REVISIONS)
 
 
 def head() -> str:

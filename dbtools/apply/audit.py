@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from dbtools.core import settings
+from dbtools.core import released, settings
 from dbtools.core.bookkeeping import LOG_SCHEMA, LOG_TABLE, QUALIFIED_LOG
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
@@ -96,7 +96,7 @@ def verify_unedited(connection: Connection, applied: Iterable[Any], env: setting
     """
     recorded = _recorded_checksums(connection) if exists(connection) else {}
     edited = [
-        s for s in applied if s.revision in recorded and recorded[s.revision] != checksum(s.path)
+        s for s in applied if s.revision in recorded and not _same_release(s, recorded[s.revision])
     ]
     if not edited:
         return
@@ -121,6 +121,16 @@ def verify_unedited(connection: Connection, applied: Iterable[Any], env: setting
         "revision is never edited: restore the file and fix forward in a new revision, or set "
         f"{OVERRIDE_VAR}=1 to accept the edit"
     )
+
+
+def _same_release(script: Any, recorded: str) -> bool:
+    """The file is the one the database ran, or both are versions of it that
+    migrations/RELEASED accepts (a revision edited after its release, recorded there)."""
+    now = checksum(script.path)
+    if now == recorded:
+        return True
+    accepted = released.accepted(script.revision)
+    return now in accepted and recorded in accepted
 
 
 def _recorded_checksums(connection: Connection) -> dict[str, str]:

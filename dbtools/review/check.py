@@ -2,11 +2,13 @@
 
 `check` gathers every problem into one list before failing, so one run tells a
 contributor everything to fix: drift between the models and the migrations, more than
-one head, a revision docstring still the template's, stale generated artefacts, linter
-findings.
+one head, a released revision edited, a revision docstring still the template's, stale
+generated artefacts, linter findings.
 """
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,19 +18,25 @@ from dbtools.core.chain import script_directory, several_heads
 from dbtools.core.errors import UserError, describe
 from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import Env
-from dbtools.review import conflicts, generated, lint, revision_sql
+from dbtools.review import conflicts, fingerprints, generated, lint, released, revision_sql
 from dbtools.review.docstrings import unwritten_docstrings
 from dbtools.review.drift import drift
+from dbtools.review.fingerprints import Fingerprints
 
 GENERATE_HINT = "run `make generate`"
 
 
 def generate() -> None:
-    """Rewrite every generated artefact; delete rendered SQL of revisions that are gone."""
+    """Rewrite every generated artefact; delete rendered SQL of revisions that are gone;
+    record what each SQL file was rendered from (and whether Squawk finds it clean)."""
+    before = Fingerprints.now()
+    report_scope(before)
     written = generated.generate()
     removed = revision_sql.orphans()
     for path in removed:
         (REPO_ROOT / path).unlink()
+    if record_fingerprints(before):
+        written.append(fingerprints.MANIFEST)
     for path in written:
         print(f"wrote {path}")
     for path in removed:
@@ -37,8 +45,34 @@ def generate() -> None:
         print("generated artefacts are up to date")
 
 
+def record_fingerprints(before: Fingerprints) -> bool:
+    """Write migrations/sql/FINGERPRINTS for the SQL as committed now; whether it changed."""
+    files = revision_sql.files()
+    clean = lint.clean_files(files, before)
+    rows = [(sql, revision_file, sql in clean) for sql, revision_file in files]
+    return fingerprints.write(fingerprints.render_manifest(Fingerprints.now(), rows))
+
+
+def report_scope(known: Fingerprints, *, upgrades_only: bool = False) -> None:
+    """One line on stderr: how many revisions' SQL this run renders and lints (`make lint`
+    renders the upgrades alone)."""
+    files = revision_sql.files()
+    if upgrades_only:
+        files = [(sql, rev) for sql, rev in files if sql.name.endswith(".upgrade.sql")]
+    render = sum(not known.holds(sql, rev) for sql, rev in files)
+    upgrades = [(sql, rev) for sql, rev in files if sql.name.endswith(".upgrade.sql")]
+    relint = sum(not known.linted_clean(sql, rev) for sql, rev in upgrades)
+    print(
+        f"rendering {render} of {len(files)} SQL files and linting {relint} of "
+        f"{len(upgrades)}; the others are unchanged since `make generate` "
+        f"({Path(fingerprints.MANIFEST)})",
+        file=sys.stderr,
+    )
+
+
 def lint_all() -> None:
     """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
+    report_scope(Fingerprints.now(), upgrades_only=True)
     findings = lint_findings()
     for line in findings:
         print(line)
@@ -52,8 +86,10 @@ def lint_all() -> None:
 
 def check(env: Env) -> None:
     """Every problem a reviewer should never have to find by hand, in one list."""
+    report_scope(Fingerprints.now())
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
+        ("released", released.problems),
         ("docstring", unwritten_docstrings),
         ("stale", stale_problems),
         ("drift", lambda: drift_problems(env)),

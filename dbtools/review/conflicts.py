@@ -10,7 +10,7 @@ marker). Their content needs no resolving by hand: take either side, then
 from pathlib import Path
 
 from dbtools.core.paths import REPO_ROOT
-from dbtools.review import generated
+from dbtools.review import fingerprints, generated
 from dbtools.review.revision_sql import SQL_DIR
 
 MARKERS = ("<<<<<<< ", ">>>>>>> ")
@@ -23,6 +23,7 @@ def conflicted() -> list[Path]:
     except Exception:  # the revisions themselves do not load: look at the files alone
         paths = set()
     paths |= {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / SQL_DIR).glob("*.sql")}
+    paths.add(fingerprints.MANIFEST)
     return sorted(path for path in paths if has_markers(REPO_ROOT / path))
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dbtools.core.artefacts import Artefact
 from dbtools.core.paths import REPO_ROOT
-from dbtools.review.revision_sql import render as render_sql
-from dbtools.review.revision_sql import revisions, sql_path
+from dbtools.review.fingerprints import Fingerprints
+from dbtools.review.revision_sql import current, revisions, sql_path
 
 GUIDE = Path("docs/reviewing.md")
 BEGIN = "<!-- BEGIN generated: example revision SQL (make generate) -->"
@@ -20,7 +20,7 @@ def example_block() -> str:
     """The second revision's upgrade SQL (the first carries the version table's setup)."""
     chain = revisions()
     script = chain[min(1, len(chain) - 1)]
-    sql = render_sql(script, "upgrade")
+    sql = current(script, "upgrade", Fingerprints.now())
     return f"`{sql_path(script, 'upgrade')}`:\n\n```sql\n{sql.rstrip()}\n```"
 
 

@@ -4,7 +4,8 @@ Squawk on the SQL.
 Each returns its findings as lines `path:line:column: message`, so both commands can
 print one list. Squawk reads the SQL each revision renders now (not only what was last
 committed, so a revision written by hand is linted before `make generate`), with the
-configuration in `.squawk.toml`.
+configuration in `.squawk.toml`. A revision whose fingerprint holds and that Squawk found
+clean under the same configuration (dbtools/review/fingerprints.py) is not linted again.
 
 Waivers (`op.waive_lint`, dbtools/operations/waivers.py) are applied here rather than by Squawk's
 own ignore comment, which covers only the line right below it: a waiver covers the
@@ -27,6 +28,7 @@ from dbtools.core.chain import revisions
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 from dbtools.operations.waivers import IGNORE_PREFIX
+from dbtools.review.fingerprints import Fingerprints
 from dbtools.review.revision_sql import render, sql_path
 from dbtools.review.statements import Statement, statements
 
@@ -59,18 +61,27 @@ class Finding:
         return f"{shown}:{self.row + 1}:{self.column + 1}: warning: {self.rule} {self.message}"
 
 
-def sql_sources() -> tuple[list[SqlSource], list[str]]:
+def sql_sources(
+    fingerprints: Fingerprints | None = None,
+) -> tuple[list[SqlSource], list[str]]:
     """Each revision's upgrade SQL as it renders now, and the committed file as well
-    when it differs (a DBA reads that one); plus a line for any that cannot render."""
+    when it differs (a DBA reads that one); plus a line for any that cannot render.
+    Revisions unchanged since Squawk found them clean are left out."""
+    fingerprints = fingerprints or Fingerprints.now()
     sources, problems = [], []
     for script in revisions():
         path = sql_path(script, "upgrade")
+        committed = REPO_ROOT / path
+        if fingerprints.linted_clean(path, Path(script.path)):
+            continue
+        if fingerprints.holds(path, Path(script.path)):
+            sources.append(SqlSource(str(path), str(path), committed.read_text()))
+            continue
         try:
             text = render(script, "upgrade")
         except (UserError, CommandError) as exc:
             problems.append(f"{path}: cannot render {script.revision}: {exc}")
             continue
-        committed = REPO_ROOT / path
         if committed.exists() and committed.read_text() == text:
             sources.append(SqlSource(str(path), str(path), text))
             continue
@@ -81,13 +92,19 @@ def sql_sources() -> tuple[list[SqlSource], list[str]]:
     return sources, problems
 
 
-def squawk() -> list[str]:
+def squawk(fingerprints: Fingerprints | None = None) -> list[str]:
     """Squawk's findings on every revision's upgrade SQL, waivers applied, and the
     waivers that waive nothing."""
-    sources, lines = sql_sources()
+    sources, lines = sql_sources(fingerprints)
+    return lines + findings_in(sources)
+
+
+def findings_in(sources: list[SqlSource]) -> list[str]:
+    """Squawk's findings on `sources`, waivers applied, one line each."""
     found = run_squawk(sources)
     if isinstance(found, list):
-        return lines + found
+        return found
+    lines: list[str] = []
     seen: set[tuple[str, str]] = set()  # (rule, statement line) found as rendered now
     for source in sources:
         findings = found.get(source.shown, [])
@@ -99,6 +116,27 @@ def squawk() -> list[str]:
             findings = [f for f in findings if (f.rule, text_lines[f.row]) not in seen]
         lines += apply_waivers(source, findings)
     return lines
+
+
+def clean_files(files: list[tuple[Path, Path]], fingerprints: Fingerprints) -> set[Path]:
+    """The committed upgrade SQL files among `files` (sql, revision file) in which Squawk
+    finds nothing: known from `fingerprints`, or linted now."""
+    clean = set()
+    sources = []
+    for sql, revision_file in files:
+        if not sql.name.endswith(".upgrade.sql"):
+            continue
+        if fingerprints.linted_clean(sql, revision_file):
+            clean.add(sql)
+        else:
+            sources.append(SqlSource(str(sql), str(sql), (REPO_ROOT / sql).read_text()))
+    found = run_squawk(sources)
+    if isinstance(found, list):  # Squawk itself failed: nothing new is known clean
+        return clean
+    for source in sources:
+        if not apply_waivers(source, found.get(source.shown, [])):
+            clean.add(Path(source.path))
+    return clean
 
 
 def run_squawk(sources: list[SqlSource]) -> dict[str, list[Finding]] | list[str]:

@@ -8,7 +8,9 @@
   deploy time (the idea of django-linear-migrations' `max_migration.txt`).
 
 Rendering never connects to a database and uses the default timeouts, whatever the
-developer's environment says, so the text depends on the repository alone.
+developer's environment says, so the text depends on the repository alone. A revision
+whose fingerprint holds (dbtools/review/fingerprints.py: neither it, its SQL file nor the
+renderer changed since `make generate` wrote that file) is not rendered again.
 """
 
 import io
@@ -22,6 +24,7 @@ from dbtools.core.chain import revisions, script_directory
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT, alembic_config
 from dbtools.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Timeouts
+from dbtools.review.fingerprints import Fingerprints
 
 SQL_DIR = Path("migrations/sql")
 HEAD_FILE = Path("migrations/HEAD")
@@ -59,10 +62,23 @@ def render_head() -> str:
     return "".join(f"{head}\n" for head in sorted(script_directory().get_heads()))
 
 
-def artefacts() -> list[Artefact]:
+def current(script: Script, direction: str, fingerprints: Fingerprints) -> str:
+    """The SQL as the revision renders now: the committed file while its fingerprint holds."""
+    path = sql_path(script, direction)
+    if fingerprints.holds(path, Path(script.path)):
+        return (REPO_ROOT / path).read_text()
+    return render(script, direction)
+
+
+def artefacts(fingerprints: Fingerprints | None = None) -> list[Artefact]:
     """Each revision's upgrade and downgrade SQL, and the head file."""
+    fingerprints = fingerprints or Fingerprints.now()
     rendered = [
-        Artefact(sql_path(script, direction), _renderer(script, direction))
+        Artefact(
+            sql_path(script, direction),
+            _renderer(script, direction),
+            _fresh(fingerprints, sql_path(script, direction), Path(script.path)),
+        )
         for script in revisions()
         for direction in DIRECTIONS
     ]
@@ -71,6 +87,19 @@ def artefacts() -> list[Artefact]:
 
 def _renderer(script: Script, direction: str):
     return lambda: render(script, direction)
+
+
+def _fresh(fingerprints: Fingerprints, sql: Path, revision_file: Path):
+    return lambda: fingerprints.holds(sql, revision_file)
+
+
+def files() -> list[tuple[Path, Path]]:
+    """(committed SQL path, revision file) for each revision and direction."""
+    return [
+        (sql_path(script, direction), Path(script.path))
+        for script in revisions()
+        for direction in DIRECTIONS
+    ]
 
 
 def orphans() -> list[Path]:

@@ -80,7 +80,7 @@ check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint finding
 format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
 	@$(BIN)/ruff check --fix --quiet --exit-zero . && $(BIN)/ruff format --quiet . && $(BIN)/ruff check --quiet .
 
-lint: $(STAMP) ## ruff (lint and format check) and squawk on each revision's SQL
+lint: $(STAMP) ## ruff (lint and format check), import-linter (the layers) and squawk on each revision's SQL
 	@$(RUN) lint
 
 bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and docs/bench/

@@ -192,3 +192,22 @@ def test_each_quoted_error_reads_like_what_is_printed(cause, message, refs):
             known |= {g for s in strings_in(REPO_ROOT / file) for g in trigrams(s)}
     unknown = sorted(" ".join(g) for g in quoted - known)
     assert len(quoted - known) <= max(3, len(quoted) / 2), f"{cause!r}: not printed: {unknown}"
+
+
+_AUDIT_ROW = re.compile(
+    r"^\S+ \S+ +(?:upgrade|downgrade) +([0-9a-f]{12}) +\S+ +\d+ +([0-9a-f]{12}) ", re.M
+)
+
+
+def test_audit_samples_in_the_docs_carry_the_checksums_of_the_files():
+    """A `make audit` sample quoted in the docs shows each revision file's real checksum."""
+    import hashlib
+
+    files = {
+        p.name.split("-", 1)[1].split("_", 1)[0]: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (REPO_ROOT / "migrations" / "versions").glob("*.py")
+    }
+    for page in PAGES:
+        for revision, checksum in _AUDIT_ROW.findall(page.read_text()):
+            if revision in files:
+                assert files[revision].startswith(checksum), f"{page.name}: {revision}"

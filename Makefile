@@ -83,7 +83,7 @@ release: $(STAMP) ## mark every revision as released (migrations/RELEASED); comm
 format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
 	@$(BIN)/ruff check --fix --quiet --exit-zero . && $(BIN)/ruff format --quiet . && $(BIN)/ruff check --quiet .
 
-lint: $(STAMP) ## ruff (lint and format check) and squawk on each revision's SQL
+lint: $(STAMP) ## ruff (lint and format check), import-linter (the layers) and squawk on each revision's SQL
 	@$(RUN) lint
 
 bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and docs/bench/

@@ -19,7 +19,6 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.core.bookkeeping import QUALIFIED_LOG as QUALIFIED
-from dbtools.core.catalog import describe
 
 # Re-exported for the reliability tests: read from the chain, so they grow with it.
 from tests.chain import (  # noqa: F401
@@ -30,7 +29,7 @@ from tests.chain import (  # noqa: F401
     model_columns,
     upgrades,
 )
-from tests.pg import url_string
+from tests.pg import catalog, url_string
 from tests.repo_copy import clean_env
 
 # Given to every run whose URL has none: the embedded server trusts local connections and
@@ -109,9 +108,7 @@ def log_rows(engine: Engine) -> list[tuple[str, str]]:
 
 def state(engine: Engine) -> dict[str, Any]:
     """Everything a failed run must leave as it was: catalog, versions, log."""
-    with engine.connect() as conn:
-        catalog = describe(conn)
-    return {"catalog": catalog, "versions": versions(engine), "log": log_rows(engine)}
+    return {"catalog": catalog(engine), "versions": versions(engine), "log": log_rows(engine)}
 
 
 def columns(engine: Engine, table: str) -> list[str]:

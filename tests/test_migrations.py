@@ -15,9 +15,10 @@ from pytest_alembic.tests.experimental import test_downgrade_leaves_no_trace
 from sqlalchemy import CheckConstraint, Engine, UniqueConstraint, inspect, text
 
 import schema
-from dbtools.core.catalog import describe, differences
+from dbtools.core.catalog import differences
 from dbtools.core.chain import revisions
 from tests.chain import TABLES, model_columns
+from tests.pg import catalog
 
 __all__ = [
     "test_downgrade_leaves_no_trace",
@@ -33,11 +34,6 @@ def real_revisions(alembic_runner) -> list[str]:
     return [r for r in alembic_runner.history.revisions if r not in ("base", "heads")]
 
 
-def catalog_of(engine: Engine) -> dict:
-    with engine.connect() as conn:
-        return describe(conn)
-
-
 def version_table(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
@@ -48,7 +44,7 @@ def test_every_revision_upgrades_downgrades_and_upgrades_again(alembic_runner, a
     for revision in real_revisions(alembic_runner):
         alembic_runner.migrate_up_to(revision)
         assert version_table(alembic_engine) == [revision]
-        before = catalog_of(alembic_engine)
+        before = catalog(alembic_engine)
 
         alembic_runner.migrate_down_one()
         # Exactly one step back: the parent, or no version row below the first revision.
@@ -56,7 +52,7 @@ def test_every_revision_upgrades_downgrades_and_upgrades_again(alembic_runner, a
         alembic_runner.migrate_up_to(revision)
 
         assert version_table(alembic_engine) == [revision]
-        assert differences(before, catalog_of(alembic_engine)) == []
+        assert differences(before, catalog(alembic_engine)) == []
 
 
 @pytest.mark.parametrize("table", TABLES)

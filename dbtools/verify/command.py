@@ -13,11 +13,11 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools import devserver
 from dbtools.apply.checkout import require_known
-from dbtools.core import settings
+from dbtools.core import catalog, settings
 from dbtools.core.chain import script_directory
 from dbtools.core.errors import UserError
 from dbtools.core.secrets import mask_secret, masked
-from dbtools.verify import catalog, expected, live, report
+from dbtools.verify import expected, live, report
 from dbtools.verify.compare import Difference, differences, owner_differences
 
 FORMATS = ("text", "json")

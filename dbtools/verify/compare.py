@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dbtools.core.catalog import Catalog
 from dbtools.verify import fixes
-from dbtools.verify.catalog import Catalog
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
+from dbtools.core.bookkeeping import VERSION_TABLE
 from dbtools.core.errors import UserError
-from dbtools.verify.catalog import VERSION_TABLE
 
 APPLICATION_NAME = "schema-verify"
 

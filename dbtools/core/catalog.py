@@ -30,21 +30,72 @@ Catalog = dict[str, dict[str, dict[str, Any]]]
 _NOT_EXTENSION = """NOT EXISTS (SELECT 1 FROM pg_depend e
     WHERE e.classid = {cls}::regclass AND e.objid = {oid} AND e.deptype = 'e')"""
 
+ROLE = "<migrating role>"  # what the migrating role's name reads as, on either side
+
+
+def _acl(acl: str, kind: str, owner: str) -> str:
+    """SQL for an ACL as sorted `grantee=PRIVILEGE[*]` texts (`*`: with grant option).
+
+    A NULL ACL means the default one (`acldefault`); `kind` is acldefault's letter, or
+    None for columns (whose default is no grant at all).
+    """
+    source = f"coalesce({acl}, acldefault('{kind}', {owner}))" if kind else acl
+    return f"""ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                ELSE pg_get_userbyid(a.grantee) END || '=' || a.privilege_type
+                || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+              FROM aclexplode({source}) a ORDER BY 1)"""
+
+
 _TABLES = f"""
-SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class') AS comment
+SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class') AS comment,
+       c.relpersistence::text AS persistence, pg_get_partkeydef(c.oid) AS partition_key,
+       (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i
+        JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+        WHERE i.inhrelid = c.oid AND c.relispartition) AS partition_of,
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound,
+       ARRAY(SELECT pn.nspname || '.' || p.relname FROM pg_inherits i
+             JOIN pg_class p ON p.oid = i.inhparent
+             JOIN pg_namespace pn ON pn.oid = p.relnamespace
+             WHERE i.inhrelid = c.oid AND NOT c.relispartition ORDER BY i.inhseqno) AS inherits,
+       ARRAY(SELECT o FROM unnest(c.reloptions) o ORDER BY 1) AS options,
+       c.relrowsecurity AS rls, c.relforcerowsecurity AS rls_forced,
+       CASE c.relreplident WHEN 'i' THEN 'USING INDEX ' || (
+         SELECT quote_ident(x.relname) FROM pg_index ri JOIN pg_class x ON x.oid = ri.indexrelid
+         WHERE ri.indrelid = c.oid AND ri.indisreplident)
+         ELSE c.relreplident::text END AS replica_identity,
+       am.amname AS access_method, pg_get_userbyid(c.relowner) AS owner,
+       {_acl("c.relacl", "r", "c.relowner")} AS privileges
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+LEFT JOIN pg_am am ON am.oid = c.relam
+WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p')
   AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}
 """
 
-_COLUMNS = """
-SELECT n.nspname, c.relname, a.attname, a.attnum,
+_COLUMNS = f"""
+SELECT n.nspname, c.relname, a.attname,
+       row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS attnum,
        format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
        pg_get_expr(d.adbin, d.adrelid) AS expression, a.attidentity AS identity,
-       a.attgenerated AS generated, col_description(c.oid, a.attnum) AS comment
+       a.attgenerated AS generated, col_description(c.oid, a.attnum) AS comment,
+       CASE WHEN a.attcollation <> t.typcollation
+         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+       CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END AS storage,
+       a.attcompression::text AS compression,
+       nullif(a.attstattarget, -1) AS statistics,
+       ARRAY(SELECT o FROM unnest(a.attoptions) o ORDER BY 1) AS options,
+       {_acl("a.attacl", "", "c.relowner")} AS privileges,
+       (SELECT ARRAY[s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache]::text[]
+               || s.seqcycle::text
+        FROM pg_depend dd JOIN pg_sequence s ON s.seqrelid = dd.objid
+        WHERE dd.classid = 'pg_class'::regclass AND dd.refclassid = 'pg_class'::regclass
+          AND dd.refobjid = c.oid AND dd.refobjsubid = a.attnum
+          AND dd.deptype = 'i') AS identity_sequence
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND a.attnum > 0 AND NOT a.attisdropped
@@ -52,16 +103,20 @@ WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') AND NOT c.relisparti
 
 _CONSTRAINTS = """
 SELECT n.nspname, t.relname, k.conname, k.contype::text AS type,
-       pg_get_constraintdef(k.oid, true) AS definition, k.convalidated AS validated
+       pg_get_constraintdef(k.oid, true) AS definition, k.convalidated AS validated,
+       obj_description(k.oid, 'pg_constraint') AS comment,
+       (SELECT rn.nspname || '.' || r.relname FROM pg_class r
+        JOIN pg_namespace rn ON rn.oid = r.relnamespace WHERE r.oid = k.confrelid) AS refers_to
 FROM pg_constraint k
 JOIN pg_class t ON t.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = ANY(:schemas) AND k.contype <> 'n' AND NOT t.relispartition
+WHERE n.nspname = ANY(:schemas) AND k.contype NOT IN ('n', 't') AND NOT t.relispartition
 """
 
 _INDEXES = """
 SELECT n.nspname, t.relname, c.relname AS index, pg_get_indexdef(i.indexrelid) AS definition,
-       i.indisvalid AS valid
+       i.indisvalid AS valid, i.indisclustered AS clustered,
+       obj_description(c.oid, 'pg_class') AS comment
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
@@ -71,9 +126,13 @@ WHERE n.nspname = ANY(:schemas) AND t.relkind IN ('r', 'p', 'm') AND NOT t.relis
                   AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))
 """
 
+_TYPE_COMMON = f"""obj_description(t.oid, 'pg_type') AS comment,
+       pg_get_userbyid(t.typowner) AS owner, {_acl("t.typacl", "T", "t.typowner")} AS privileges
+"""
+
 _ENUMS = f"""
 SELECT n.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels,
-       obj_description(t.oid, 'pg_type') AS comment
+       {_TYPE_COMMON}
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_enum e ON e.enumtypid = t.oid
@@ -81,10 +140,44 @@ WHERE n.nspname = ANY(:schemas) AND {_NOT_EXTENSION.format(cls="'pg_type'", oid=
 GROUP BY n.nspname, t.typname, t.oid
 """
 
+_DOMAINS = f"""
+SELECT n.nspname, t.typname, format_type(t.typbasetype, t.typtypmod) AS type,
+       t.typnotnull AS not_null, pg_get_expr(t.typdefaultbin, 0) AS default,
+       CASE WHEN t.typcollation <> b.typcollation
+         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+       ARRAY(SELECT quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid, true)
+             FROM pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c'
+             ORDER BY k.conname) AS checks,
+       {_TYPE_COMMON}
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_type b ON b.oid = t.typbasetype
+LEFT JOIN pg_collation co ON co.oid = t.typcollation
+LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+WHERE n.nspname = ANY(:schemas) AND t.typtype = 'd'
+  AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}
+"""
+
+_COMPOSITES = f"""
+SELECT n.nspname, t.typname,
+       ARRAY(SELECT quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0
+               AND NOT a.attisdropped ORDER BY a.attnum) AS attributes,
+       {_TYPE_COMMON}
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_class r ON r.oid = t.typrelid
+WHERE n.nspname = ANY(:schemas) AND t.typtype = 'c' AND r.relkind = 'c'
+  AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}
+"""
+
 _SEQUENCES = f"""
 SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL) AS type, s.seqstart AS start,
        s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max, s.seqcache AS cache,
-       s.seqcycle AS cycle, owner_n.nspname || '.' || owner_t.relname AS owned_by
+       s.seqcycle AS cycle, owner_n.nspname || '.' || owner_t.relname AS owned_by,
+       c.relpersistence::text AS persistence, obj_description(c.oid, 'pg_class') AS comment,
+       pg_get_userbyid(c.relowner) AS owner,
+       {_acl("c.relacl", "s", "c.relowner")} AS privileges
 FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -100,7 +193,9 @@ WHERE n.nspname = ANY(:schemas)
 
 _VIEWS = f"""
 SELECT n.nspname, c.relname, c.relkind::text AS kind,
-       pg_get_viewdef(c.oid, true) AS definition, obj_description(c.oid, 'pg_class') AS comment
+       pg_get_viewdef(c.oid, true) AS definition, obj_description(c.oid, 'pg_class') AS comment,
+       ARRAY(SELECT o FROM unnest(c.reloptions) o ORDER BY 1) AS options,
+       pg_get_userbyid(c.relowner) AS owner, {_acl("c.relacl", "r", "c.relowner")} AS privileges
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('v', 'm')
   AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}
@@ -109,43 +204,135 @@ WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('v', 'm')
 _FUNCTIONS = f"""
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) AS arguments,
        p.prokind::text AS kind, pg_get_functiondef(p.oid) AS definition,
-       obj_description(p.oid, 'pg_proc') AS comment
+       obj_description(p.oid, 'pg_proc') AS comment, pg_get_userbyid(p.proowner) AS owner,
+       {_acl("p.proacl", "f", "p.proowner")} AS privileges
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = ANY(:schemas) AND p.prokind IN ('f', 'p')
   AND {_NOT_EXTENSION.format(cls="'pg_proc'", oid="p.oid")}
 """
 
-_OWNERS = """
-SELECT 'schema' AS kind, n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner
-FROM pg_namespace n WHERE n.nspname = :log_schema
-UNION ALL
-SELECT 'table', n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND (
-  (n.nspname = :log_schema AND c.relname = :log_table)
-  OR c.oid = to_regclass(:version_table))
+_TRIGGERS = """
+SELECT n.nspname, t.relname, g.tgname, pg_get_triggerdef(g.oid, true) AS definition,
+       g.tgenabled::text AS enabled, obj_description(g.oid, 'pg_trigger') AS comment
+FROM pg_trigger g
+JOIN pg_class t ON t.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = ANY(:schemas) AND NOT g.tgisinternal AND g.tgparentid = 0
 """
 
+_RULES = """
+SELECT n.nspname, t.relname, r.rulename, pg_get_ruledef(r.oid, true) AS definition,
+       r.ev_enabled::text AS enabled, obj_description(r.oid, 'pg_rewrite') AS comment
+FROM pg_rewrite r
+JOIN pg_class t ON t.oid = r.ev_class
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = ANY(:schemas) AND r.rulename <> '_RETURN'
+"""
 
-def read(connection: Connection, schemas: list[str]) -> Catalog:
-    """Everything `make verify` compares, in `schemas`, on `connection`'s database."""
+_POLICIES = """
+SELECT n.nspname, t.relname, p.polname, p.polpermissive AS permissive,
+       p.polcmd::text AS command,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r) END
+             FROM unnest(p.polroles) r ORDER BY 1) AS roles,
+       pg_get_expr(p.polqual, p.polrelid) AS using,
+       pg_get_expr(p.polwithcheck, p.polrelid) AS with_check,
+       obj_description(p.oid, 'pg_policy') AS comment
+FROM pg_policy p
+JOIN pg_class t ON t.oid = p.polrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = ANY(:schemas)
+"""
+
+_STATISTICS = """
+SELECT n.nspname, s.stxname, pg_get_statisticsobjdef(s.oid) AS definition,
+       obj_description(s.oid, 'pg_statistic_ext') AS comment,
+       pg_get_userbyid(s.stxowner) AS owner
+FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+WHERE n.nspname = ANY(:schemas)
+"""
+
+_SCHEMAS = f"""
+SELECT n.nspname, pg_get_userbyid(n.nspowner) AS owner,
+       obj_description(n.oid, 'pg_namespace') AS comment,
+       {_acl("n.nspacl", "n", "n.nspowner")} AS privileges
+FROM pg_namespace n WHERE n.nspname = ANY(:schemas)
+"""
+
+_EXTENSIONS = """
+SELECT x.extname, n.nspname AS schema
+FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
+"""
+
+# A default ACL holds what it adds to (or takes from) PostgreSQL's built-in default.
+_DEFAULT_PRIVILEGES = """
+SELECT pg_get_userbyid(d.defaclrole) AS role, n.nspname, d.defaclobjtype::text AS objects,
+       ARRAY(SELECT '+' || g FROM unnest(ARRAY(
+               SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)
+                      END || '=' || a.privilege_type
+                      || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+               FROM aclexplode(d.defaclacl) a
+               EXCEPT SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                             ELSE pg_get_userbyid(a.grantee) END || '=' || a.privilege_type
+                             || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+               FROM aclexplode(CASE WHEN d.defaclnamespace = 0 THEN acldefault(
+                 translate(d.defaclobjtype::text, 'S', 's')::"char", d.defaclrole) END) a)) g
+             UNION ALL
+             SELECT '-' || g FROM unnest(ARRAY(
+               SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)
+                      END || '=' || a.privilege_type
+                      || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+               FROM aclexplode(CASE WHEN d.defaclnamespace = 0 THEN acldefault(
+                 translate(d.defaclobjtype::text, 'S', 's')::"char", d.defaclrole) END) a
+               EXCEPT SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                             ELSE pg_get_userbyid(a.grantee) END || '=' || a.privilege_type
+                             || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+               FROM aclexplode(d.defaclacl) a)) g
+             ORDER BY 1) AS privileges
+FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+WHERE d.defaclnamespace = 0 OR n.nspname = ANY(:schemas)
+"""
+
+KINDS = (
+    "schema",
+    "extension",
+    "enum",
+    "domain",
+    "composite",
+    "sequence",
+    "function",
+    "table",
+    "column",
+    "constraint",
+    "index",
+    "view",
+    "trigger",
+    "rule",
+    "policy",
+    "statistics",
+    "default_privileges",
+)
+
+
+def read(connection: Connection, schemas: list[str], role: str | None = None) -> Catalog:
+    """Everything `make verify` compares, in `schemas`, on `connection`'s database.
+
+    Owners and grantees named `role` (by default the role the migrations ran as, see
+    `migrating_role`) read as `ROLE`, so two databases migrated by different roles compare.
+    """
+    role = role or migrating_role(connection, schemas) or _current_user(connection)
 
     def rows(sql: str) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in connection.execute(text(sql), {"schemas": schemas})]
+        found = connection.execute(text(sql), {"schemas": schemas})
+        return [_as_role(dict(r._mapping), role) for r in found]
 
-    catalog: Catalog = {
-        "table": {},
-        "column": {},
-        "constraint": {},
-        "index": {},
-        "enum": {},
-        "sequence": {},
-        "view": {},
-        "function": {},
-    }
+    catalog: Catalog = {kind: {} for kind in KINDS}
+    for r in rows(_SCHEMAS):
+        catalog["schema"][r["nspname"]] = _pick(r, "owner", "comment", "privileges")
+    for r in rows(_EXTENSIONS):
+        catalog["extension"][r["extname"]] = {"schema": r["schema"]}
     for r in rows(_TABLES):
         if not _is_bookkeeping(r["nspname"], r["relname"]):
-            catalog["table"][f"{r['nspname']}.{r['relname']}"] = {"comment": r["comment"]}
+            catalog["table"][f"{r['nspname']}.{r['relname']}"] = _table(r)
     for r in rows(_COLUMNS):
         if not _is_bookkeeping(r["nspname"], r["relname"]):
             catalog["column"][f"{r['nspname']}.{r['relname']}.{r['attname']}"] = _column(r)
@@ -154,38 +341,122 @@ def read(connection: Connection, schemas: list[str]) -> Catalog:
             catalog["constraint"][f"{r['nspname']}.{r['relname']}.{r['conname']}"] = _constraint(r)
     for r in rows(_INDEXES):
         if not _is_bookkeeping(r["nspname"], r["relname"]):
-            table = f"{r['nspname']}.{r['relname']}"
             catalog["index"][f"{r['nspname']}.{r['index']}"] = {
-                "table": table,
-                "definition": r["definition"],
-                "valid": r["valid"],
+                "table": f"{r['nspname']}.{r['relname']}",
+                **_pick(r, "definition", "valid", "clustered", "comment"),
             }
     for r in rows(_ENUMS):
         catalog["enum"][f"{r['nspname']}.{r['typname']}"] = {
             "labels": list(r["labels"]),
-            "comment": r["comment"],
+            **_pick(r, "comment", "owner", "privileges"),
         }
+    for r in rows(_DOMAINS):
+        catalog["domain"][f"{r['nspname']}.{r['typname']}"] = _pick(
+            r,
+            "type",
+            "not_null",
+            "default",
+            "collation",
+            "checks",
+            "comment",
+            "owner",
+            "privileges",
+        )
+    for r in rows(_COMPOSITES):
+        catalog["composite"][f"{r['nspname']}.{r['typname']}"] = _pick(
+            r, "attributes", "comment", "owner", "privileges"
+        )
     for r in rows(_SEQUENCES):
-        attrs = {k: r[k] for k in ("type", "start", "increment", "min", "max", "cache", "cycle")}
+        attrs = _pick(r, *SEQUENCE_OPTIONS, "persistence", "comment", "owner", "privileges")
         attrs["table"] = r["owned_by"]  # a serial column's table, which drops it too
         catalog["sequence"][f"{r['nspname']}.{r['relname']}"] = attrs
     for r in rows(_VIEWS):
         catalog["view"][f"{r['nspname']}.{r['relname']}"] = {
             "materialized": r["kind"] == "m",
-            "definition": r["definition"],
-            "comment": r["comment"],
+            **_pick(r, "definition", "comment", "options", "owner", "privileges"),
         }
     for r in rows(_FUNCTIONS):
         catalog["function"][f"{r['nspname']}.{r['proname']}({r['arguments']})"] = {
             "procedure": r["kind"] == "p",
-            "definition": r["definition"],
-            "comment": r["comment"],
+            **_pick(r, "definition", "comment", "owner", "privileges"),
         }
+    for kind, sql, name in (
+        ("trigger", _TRIGGERS, "tgname"),
+        ("rule", _RULES, "rulename"),
+        ("policy", _POLICIES, "polname"),
+    ):
+        for r in rows(sql):
+            attrs = {k: v for k, v in r.items() if k not in ("nspname", "relname", name)}
+            key = f"{r['nspname']}.{r['relname']}.{r[name]}"
+            catalog[kind][key] = {"table": f"{r['nspname']}.{r['relname']}", **attrs}
+    for r in rows(_STATISTICS):
+        catalog["statistics"][f"{r['nspname']}.{r['stxname']}"] = _pick(
+            r, "definition", "comment", "owner"
+        )
+    for r in rows(_DEFAULT_PRIVILEGES):
+        key = f"{r['role']} {r['nspname'] or '*'} {r['objects']}"
+        if r["privileges"]:  # an entry that restates the built-in default says nothing
+            catalog["default_privileges"][key] = _pick(
+                r, "role", "nspname", "objects", "privileges"
+            )
     return catalog
+
+
+SEQUENCE_OPTIONS = ("type", "start", "increment", "min", "max", "cache", "cycle")
+
+
+def _pick(r: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: _plain(r[name]) for name in names}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _current_user(connection: Connection) -> str:
+    return connection.execute(text("SELECT current_user")).scalar_one()
+
+
+def _as_role(r: dict[str, Any], role: str) -> dict[str, Any]:
+    """`role` as `ROLE` wherever a row names a role (owners, grantees, policy roles)."""
+    for name in ("owner", "role"):
+        if r.get(name) == role:
+            r[name] = ROLE
+    if isinstance(r.get("roles"), list):
+        r["roles"] = sorted(ROLE if x == role else x for x in r["roles"])
+    if isinstance(r.get("privileges"), list):
+        r["privileges"] = sorted(_grant_as_role(g, role) for g in r["privileges"])
+    return r
+
+
+def _grant_as_role(grant: str, role: str) -> str:
+    sign = grant[0] if grant[:1] in ("+", "-") else ""
+    grantee, _, privilege = grant[len(sign) :].rpartition("=")
+    return f"{sign}{ROLE if grantee == role else grantee}={privilege}"
+
+
+def _table(r: dict[str, Any]) -> dict[str, Any]:
+    return _pick(
+        r,
+        "comment",
+        "persistence",
+        "partition_key",
+        "partition_of",
+        "bound",
+        "inherits",
+        "options",
+        "rls",
+        "rls_forced",
+        "replica_identity",
+        "access_method",
+        "owner",
+        "privileges",
+    )
 
 
 def _column(r: dict[str, Any]) -> dict[str, Any]:
     generated = r["generated"] or ""
+    sequence = r["identity_sequence"]
     return {
         "table": f"{r['nspname']}.{r['relname']}",
         "position": r["attnum"],  # for CREATE TABLE in a fix; never compared
@@ -196,6 +467,17 @@ def _column(r: dict[str, Any]) -> dict[str, Any]:
         "identity": r["identity"] or "",
         "generated": r["expression"] if generated else None,
         "comment": r["comment"],
+        "collation": r["collation"],
+        "storage": r["storage"],
+        "compression": r["compression"] or "",
+        "statistics": r["statistics"],
+        "options": list(r["options"]),
+        "privileges": list(r["privileges"]),
+        "identity_options": (
+            dict(zip(("start", "increment", "min", "max", "cache", "cycle"), sequence, strict=True))
+            if sequence
+            else None
+        ),
     }
 
 
@@ -207,7 +489,21 @@ def _constraint(r: dict[str, Any]) -> dict[str, Any]:
         "type": r["type"],
         "definition": definition,
         "validated": r["validated"],
+        "comment": r["comment"],
+        "refers_to": r["refers_to"],
     }
+
+
+_OWNERS = """
+SELECT 'schema' AS kind, n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner
+FROM pg_namespace n WHERE n.nspname = :log_schema
+UNION ALL
+SELECT 'table', n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND (
+  (n.nspname = :log_schema AND c.relname = :log_table)
+  OR c.oid = to_regclass(:version_table))
+"""
 
 
 def _is_bookkeeping(schema: str, table: str) -> bool:

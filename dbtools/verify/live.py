@@ -17,6 +17,7 @@ import schema
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.bookkeeping import VERSION_TABLE
 from dbtools.core.errors import UserError
+from dbtools.verify.fixes import ident
 
 APPLICATION_NAME = "schema-verify"
 
@@ -26,22 +27,34 @@ class MigrationRunning(UserError):
 
 
 @contextmanager
-def reading(url: URL) -> Iterator[Connection]:
-    """A read-only connection to `url`, inside one REPEATABLE READ transaction."""
+def reading(url: URL, schemas: list[str], read_only: bool = True) -> Iterator[Connection]:
+    """A read-only connection to `url`, inside one REPEATABLE READ transaction.
+
+    Its `search_path` is `schemas` (the models' schemas, never `"$user"`): definitions
+    read back (`pg_get_viewdef`, ...) are qualified the same way on every database, and
+    the printed fixes run under the same path. `read_only=False` is for the template
+    only, whose throwaway changes (`normalise`) are rolled back with the transaction.
+    """
     engine = schema.make_engine(
         url,
         isolation_level="REPEATABLE READ",
         connect_args={
-            "options": "-c default_transaction_read_only=on",
+            "options": f"-c default_transaction_read_only={'on' if read_only else 'off'}",
             "application_name": APPLICATION_NAME,
         },
     )
     try:
         with engine.connect() as connection, connection.begin() as transaction:
+            path = search_path(schemas)
+            connection.execute(text("SELECT set_config('search_path', :p, true)"), {"p": path})
             yield connection
             transaction.rollback()  # nothing was written; nothing to commit
     finally:
         engine.dispose()
+
+
+def search_path(schemas: list[str]) -> str:
+    return ", ".join(ident(s) for s in schemas)
 
 
 # A bigint advisory key shows in pg_locks as two 32-bit halves (classid, objid), objsubid 1.
@@ -68,5 +81,5 @@ def recorded_revisions(connection: Connection) -> tuple[str, ...]:
     exists = connection.execute(text("SELECT to_regclass(:t)"), {"t": VERSION_TABLE}).scalar()
     if exists is None:
         return ()
-    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY 1"))
+    rows = connection.execute(text(f"SELECT version_num FROM {exists} ORDER BY 1"))
     return tuple(r[0] for r in rows)

@@ -5,7 +5,7 @@ what was expected and what was found (short readable values; None when absent), 
 SQL that restores the expected state. They come out in the order their fixes can run, so
 the script of all the fixes runs in one transaction (`psql -1`) and converges:
 
-1. what is extra and hangs on something else, dropped first (triggers, rules, policies,
+1. what is extra and hangs on something else, dropped first (default privileges, triggers, rules, policies,
    statistics, views, indexes, foreign keys, other constraints, columns, tables);
 2. what is missing or changed, created in dependency order: schemas, extensions, types,
    sequences, functions, tables (a parent before its partitions), columns, the rows of a
@@ -42,6 +42,7 @@ _Fix = Callable[[str, Attrs, Attrs], str]
 
 # Extras dropped before anything is created, in this order (what depends on others first).
 _DROP_FIRST = (
+    "default_privileges",
     "trigger",
     "rule",
     "policy",

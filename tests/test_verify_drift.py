@@ -205,7 +205,8 @@ CASES = [
         "changed_check",
         [
             "ALTER TABLE drift_item DROP CONSTRAINT ck_drift_item_kind",
-            "ALTER TABLE drift_item ADD CONSTRAINT ck_drift_item_kind CHECK (kind IN ('A', 'B', 'C'))",
+            "ALTER TABLE drift_item ADD CONSTRAINT ck_drift_item_kind "
+            "CHECK (kind IN ('A', 'B', 'C'))",
         ],
         {},
         "reparsed",

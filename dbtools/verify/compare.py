@@ -5,8 +5,9 @@ what was expected and what was found (short readable values; None when absent), 
 SQL that restores the expected state. They come out in the order their fixes can run, so
 the script of all the fixes runs in one transaction (`psql -1`) and converges:
 
-1. what is extra and hangs on something else, dropped first (default privileges, triggers, rules, policies,
-   statistics, views, indexes, foreign keys, other constraints, columns, tables);
+1. what is extra and hangs on something else, dropped first (default privileges, triggers,
+   rules, policies, statistics, views, indexes, foreign keys, other constraints, columns,
+   tables);
 2. what is missing or changed, created in dependency order: schemas, extensions, types,
    sequences, functions, tables (a parent before its partitions), columns, the rows of a
    table rebuilt for its partitioning, keys before the foreign keys that need them,

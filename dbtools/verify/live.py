@@ -27,13 +27,11 @@ class MigrationRunning(UserError):
 
 
 @contextmanager
-def reading(url: URL, schemas: list[str], read_only: bool = True) -> Iterator[Connection]:
-    """A read-only connection to `url`, inside one REPEATABLE READ transaction.
+def session(url: URL, read_only: bool = True) -> Iterator[Connection]:
+    """One connection to `url` for the whole verify (its transactions: `snapshot`).
 
-    Its `search_path` is `schemas` (the models' schemas, never `"$user"`): definitions
-    read back (`pg_get_viewdef`, ...) are qualified the same way on every database, and
-    the printed fixes run under the same path. `read_only=False` is for the template
-    only, whose throwaway changes (`normalise`) are rolled back with the transaction.
+    Read-only (`default_transaction_read_only`) unless `read_only=False`, which is for the
+    template only, whose throwaway changes (`normalise`) are rolled back.
     """
     engine = schema.make_engine(
         url,
@@ -44,13 +42,25 @@ def reading(url: URL, schemas: list[str], read_only: bool = True) -> Iterator[Co
         },
     )
     try:
-        with engine.connect() as connection, connection.begin() as transaction:
-            path = search_path(schemas)
-            connection.execute(text("SELECT set_config('search_path', :p, true)"), {"p": path})
+        with engine.connect() as connection:
             yield connection
-            transaction.rollback()  # nothing was written; nothing to commit
     finally:
         engine.dispose()
+
+
+@contextmanager
+def snapshot(connection: Connection, schemas: list[str]) -> Iterator[Connection]:
+    """One REPEATABLE READ transaction, rolled back: every catalog read from one moment.
+
+    Its `search_path` is `schemas` (the verified schemas, never `"$user"`): definitions
+    read back (`pg_get_viewdef`, ...) are qualified the same way on every database, and
+    the printed script sets the same path before its fixes.
+    """
+    with connection.begin() as transaction:
+        path = search_path(schemas)
+        connection.execute(text("SELECT set_config('search_path', :p, true)"), {"p": path})
+        yield connection
+        transaction.rollback()  # nothing was written that should stay
 
 
 def search_path(schemas: list[str]) -> str:

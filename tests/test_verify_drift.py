@@ -22,14 +22,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from dbtools import devserver
 from tests.pg import admin_engine, query
-from tests.repo_copy import copy_repo, write_revision
+from tests.repo_copy import clean_env, copy_repo, psql, write_revision
 from tests.runs import cli_env, run
 from tests.verifying import execute, head, verify, verify_json
 
 READER = "verify_drift_reader"
+FAILS = "-- fails, leaving what it leaves\n"  # a statement expected to fail
 
 SYNTHETIC = """
 CREATE TYPE drift_status AS ENUM ('new', 'done');
@@ -155,12 +157,13 @@ CASES = [
     ("rule", ["CREATE RULE drift_r AS ON DELETE TO drift_log DO INSTEAD NOTHING"], {}, ""),
     ("statistics_object", ["CREATE STATISTICS drift_st ON kind, label FROM drift_item"], {}, ""),
     (
+        # What a failed concurrent build of another definition leaves: an INVALID unique
+        # index over duplicates (REINDEX would fail on them).
         "invalid_changed_index",
         [
             "DROP INDEX ix_drift_item_note",
-            "CREATE INDEX ix_drift_item_note ON drift_item (label)",
-            "UPDATE pg_index SET indisvalid = false "
-            "WHERE indexrelid = 'ix_drift_item_note'::regclass",
+            "INSERT INTO drift_item (parent_id, kind, label) VALUES (1, 'A', 'three')",
+            FAILS + "CREATE UNIQUE INDEX CONCURRENTLY ix_drift_item_note ON drift_item (kind)",
         ],
         {},
         "",
@@ -212,6 +215,12 @@ CASES = [
         "reparsed",
     ),
     ("changed_default", ["ALTER TABLE drift_item ALTER COLUMN status SET DEFAULT 'done'"], {}, ""),
+    (
+        "identity_sequence_grant",
+        [f"GRANT SELECT ON SEQUENCE drift_item_id_seq TO {READER}"],
+        {},
+        "",
+    ),
     ("sequence_owner", [f"ALTER SEQUENCE drift_numbers OWNER TO {READER}"], {}, ""),
 ]
 
@@ -300,7 +309,12 @@ def test_verify_agrees_with_pg_dump_and_its_fix_converges(
     if "extension" in notes and not _available("vector", case_db):
         pytest.skip("the server has no extension to install")
     root, rev = grown["root"], grown["rev"]
-    execute(case_db, *statements)
+    for statement in statements:
+        if statement.startswith(FAILS):
+            with pytest.raises(DBAPIError):
+                execute(case_db, statement)
+        else:
+            execute(case_db, statement)
     dump_differs = schema_dump(case_db) != grown["dump"]
 
     report = verify_json(case_db, server_url, root, **settings)
@@ -362,3 +376,21 @@ def test_a_database_built_by_psql_from_a_dump_of_head_verifies(grown, server_url
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+def test_a_database_built_by_make_sql_through_psql_verifies(grown, server_url):
+    """The offline route: `make sql` (empty to head) of the grown chain, run by psql."""
+    sql = run(grown["root"], ["sql"], clean_env())
+    assert sql.returncode == 0, sql.stderr
+    name = f"drift_offline_{uuid.uuid4().hex[:8]}"
+    execute(server_url, f'CREATE DATABASE "{name}"')
+    built = server_url.set(database=name)
+    try:
+        loaded = psql(built, sql.stdout)
+        assert loaded.returncode == 0, loaded.stderr
+
+        done = verify(built, server_url, grown["root"])
+
+        assert done.stdout.strip() == f"matches revision {grown['rev']}", done.stdout
+    finally:
+        execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

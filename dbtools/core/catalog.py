@@ -89,7 +89,18 @@ SELECT n.nspname, c.relname, a.attname,
         FROM pg_depend dd JOIN pg_sequence s ON s.seqrelid = dd.objid
         WHERE dd.classid = 'pg_class'::regclass AND dd.refclassid = 'pg_class'::regclass
           AND dd.refobjid = c.oid AND dd.refobjsubid = a.attnum
-          AND dd.deptype = 'i') AS identity_sequence
+          AND dd.deptype = 'i') AS identity_sequence,
+       (SELECT quote_ident(sn.nspname) || '.' || quote_ident(sc.relname)
+        FROM pg_depend dd JOIN pg_class sc ON sc.oid = dd.objid
+        JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+        WHERE dd.classid = 'pg_class'::regclass AND dd.refclassid = 'pg_class'::regclass
+          AND dd.refobjid = c.oid AND dd.refobjsubid = a.attnum
+          AND dd.deptype = 'i') AS identity_sequence_name,
+       (SELECT {_acl("sc.relacl", "s", "sc.relowner")}
+        FROM pg_depend dd JOIN pg_class sc ON sc.oid = dd.objid
+        WHERE dd.classid = 'pg_class'::regclass AND dd.refclassid = 'pg_class'::regclass
+          AND dd.refobjid = c.oid AND dd.refobjsubid = a.attnum
+          AND dd.deptype = 'i') AS identity_privileges
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -424,8 +435,9 @@ def _as_role(r: dict[str, Any], role: str) -> dict[str, Any]:
             r[name] = ROLE
     if isinstance(r.get("roles"), list):
         r["roles"] = sorted(ROLE if x == role else x for x in r["roles"])
-    if isinstance(r.get("privileges"), list):
-        r["privileges"] = sorted(_grant_as_role(g, role) for g in r["privileges"])
+    for name in ("privileges", "identity_privileges"):
+        if isinstance(r.get(name), list):
+            r[name] = sorted(_grant_as_role(g, role) for g in r[name])
     return r
 
 
@@ -473,6 +485,10 @@ def _column(r: dict[str, Any]) -> dict[str, Any]:
         "statistics": r["statistics"],
         "options": list(r["options"]),
         "privileges": list(r["privileges"]),
+        # An identity column's sequence: its name (for a fix; never compared by verify)
+        # and its privileges, which pg_dump shows as GRANTs on the sequence.
+        "identity_sequence": r["identity_sequence_name"],
+        "identity_privileges": _plain(r["identity_privileges"]),
         "identity_options": (
             dict(zip(("start", "increment", "min", "max", "cache", "cycle"), sequence, strict=True))
             if sequence

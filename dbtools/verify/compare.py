@@ -426,7 +426,7 @@ def _skipped(kind: str, attribute: str, want: Attrs, got: Attrs) -> bool:
         return not got["valid"]
     if kind in ("trigger", "rule") and attribute == "enabled":
         return want["definition"] != got["definition"]
-    if kind == "column" and attribute == "identity_options":
+    if kind == "column" and attribute in ("identity_options", "identity_privileges"):
         return want["identity"] != got["identity"]
     if kind == "policy":  # one fix (drop and create) for whatever differs
         earlier = _POLICY[: _POLICY.index(attribute)]
@@ -591,6 +591,15 @@ _ATTRIBUTES: dict[str, list[tuple[str, str, _Fix]]] = {
             "identity_options",
             "column-identity-options",
             lambda k, w, _g: fixes.identity_options(k, w),
+        ),
+        (
+            "identity_privileges",
+            "privileges",
+            lambda _k, w, g: fixes.privileges(
+                f"SEQUENCE {g['identity_sequence']}",
+                w["identity_privileges"],
+                g["identity_privileges"],
+            ),
         ),
     ],
     "constraint": [

@@ -254,24 +254,25 @@ def _missing(kind: str, key: str, want: Attrs, expected: Catalog) -> Difference:
 
 
 # What a plain CREATE leaves at PostgreSQL's defaults; set after it when expected differs.
+# The owner is whoever runs the script: always set (None is never what is expected).
 _EMPTY: dict[str, Attrs] = {
     "table": {
         "options": [],
         "rls": False,
         "rls_forced": False,
         "replica_identity": "d",
-        "owner": ROLE,
+        "owner": None,
         "access_method": "heap",
     },
     "column": {"storage": None, "compression": "", "statistics": None, "options": []},
-    "sequence": {"owner": ROLE},
-    "view": {"options": [], "owner": ROLE},
-    "function": {"owner": ROLE},
-    "enum": {"owner": ROLE},
-    "domain": {"owner": ROLE},
-    "composite": {"owner": ROLE},
-    "schema": {"owner": ROLE},
-    "statistics": {"owner": ROLE},
+    "sequence": {"owner": None},
+    "view": {"options": [], "owner": None},
+    "function": {"owner": None},
+    "enum": {"owner": None},
+    "domain": {"owner": None},
+    "composite": {"owner": None},
+    "schema": {"owner": None},
+    "statistics": {"owner": None},
     "index": {"clustered": False},
 }
 
@@ -470,7 +471,7 @@ def _shown(kind: str, attribute: str, value: Any) -> str | None:
 def _target(kind: str, key: str, obj: Attrs) -> tuple[str, str]:
     """(the word ALTER and GRANT use, the object's name as SQL)."""
     if kind == "function":
-        word, ref = fixes._function_ref(key, obj).split(" ", 1)
+        word, ref = fixes.function_ref(key, obj).split(" ", 1)
         return word, ref
     if kind == "view":
         return ("MATERIALIZED VIEW" if obj["materialized"] else "VIEW"), fixes.qualified(key)

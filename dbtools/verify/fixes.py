@@ -309,7 +309,7 @@ def replace_view(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
     return drop_view(key, got) + "\n" + create_view(key, want)
 
 
-def _function_ref(key: str, f: dict[str, Any]) -> str:
+def function_ref(key: str, f: dict[str, Any]) -> str:
     name, _, arguments = key.partition("(")
     word = "PROCEDURE" if f["procedure"] else "FUNCTION"
     return f"{word} {qualified(name)}({arguments}"
@@ -320,12 +320,12 @@ def create_function(key: str, f: dict[str, Any]) -> str:
     # Bodies are checked when they run, not here: what they name may come later in the script.
     sql = "SET check_function_bodies = off;\n" + f["definition"].strip() + ";"
     if f["comment"] is not None:
-        sql += "\n" + comment_on(*_function_ref(key, f).split(" ", 1), f["comment"])
+        sql += "\n" + comment_on(*function_ref(key, f).split(" ", 1), f["comment"])
     return sql
 
 
 def drop_function(key: str, f: dict[str, Any]) -> str:
-    return f"DROP {_function_ref(key, f)};"
+    return f"DROP {function_ref(key, f)};"
 
 
 def replace_function(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
@@ -343,7 +343,7 @@ def comment(kind: str, key: str, obj: dict[str, Any], value: str | None) -> str:
     if kind in ("enum", "composite"):
         return comment_on("TYPE", qualified(key), value)
     if kind == "function":
-        return comment_on(*_function_ref(key, obj).split(" ", 1), value)
+        return comment_on(*function_ref(key, obj).split(" ", 1), value)
     if kind in ("constraint", "trigger", "rule", "policy"):
         return comment_on(kind.upper(), _on_table(key, obj), value)
     if kind == "schema":

@@ -52,6 +52,9 @@ CREATE INDEX ix_drift_item_note ON drift_item (note);
 COMMENT ON TABLE drift_item IS 'Synthetic rows for the drift suite.';
 CREATE TABLE drift_log (id bigint NOT NULL, message text);
 CREATE INDEX ix_drift_log_id ON drift_log (id);
+COMMENT ON INDEX ix_drift_log_id IS 'Synthetic index comment.';
+COMMENT ON CONSTRAINT ck_drift_item_kind ON drift_item IS 'Synthetic constraint comment.';
+COMMENT ON SEQUENCE drift_numbers IS 'Synthetic sequence comment.';
 CREATE FUNCTION drift_touch() RETURNS trigger LANGUAGE plpgsql AS
     'BEGIN RETURN NEW; END';
 CREATE VIEW drift_view AS SELECT id, kind FROM drift_item;
@@ -221,6 +224,19 @@ CASES = [
         {},
         "",
     ),
+    (
+        "dropped_commented_index",
+        ["DROP INDEX ix_drift_log_id"],
+        {},
+        "",
+    ),
+    (
+        "dropped_commented_check",
+        ["ALTER TABLE drift_item DROP CONSTRAINT ck_drift_item_kind"],
+        {},
+        "reparsed",
+    ),
+    ("dropped_sequence", ["DROP SEQUENCE drift_numbers"], {}, ""),
     ("sequence_owner", [f"ALTER SEQUENCE drift_numbers OWNER TO {READER}"], {}, ""),
 ]
 

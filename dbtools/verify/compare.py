@@ -277,6 +277,10 @@ _EMPTY: dict[str, Attrs] = {
 }
 
 
+# Kinds whose CREATE fix does not carry the comment itself.
+_CREATED_WITHOUT_COMMENT = ("index", "constraint", "sequence", "enum")
+
+
 def _after_create(kind: str, key: str, want: Attrs, defaults: Attrs) -> str:
     """What CREATE does not say: owner, options, storage, RLS ... where expected differs."""
     statements = []
@@ -285,6 +289,8 @@ def _after_create(kind: str, key: str, want: Attrs, defaults: Attrs) -> str:
             if kind == "table" and attribute == "access_method" and want["partition_key"]:
                 continue
             statements.append(fix_for(key, want, defaults))
+    if kind in _CREATED_WITHOUT_COMMENT and want.get("comment") is not None:
+        statements.append(fixes.comment(kind, key, want, want["comment"]))
     if "privileges" in want and kind not in ("column",):
         statements.append(_privileges(kind, key, want, _default_privileges(kind, want)))
     elif kind == "column" and want["privileges"]:

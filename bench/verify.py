@@ -58,3 +58,40 @@ def in_process(server: Server, database: str) -> float:
     if outcome.differences:
         raise AssertionError(f"the benchmark database drifted: {outcome.differences[0]}")
     return elapsed
+
+
+# The imports a repeated verify cannot do without: the interpreter, SQLAlchemy, psycopg2.
+_IMPORT_FLOOR = "import sqlalchemy.engine, psycopg2"
+
+
+def startup_ratio(server: Server, settings: Settings) -> dict[str, Any]:
+    """A repeated `python -m dbtools verify` (a new process, its template already built)
+    against `pg_dump --schema-only` of the same database; and where the time goes: the
+    interpreter with only SQLAlchemy and psycopg2 imported, and one in-process verify.
+
+    Returns medians in seconds and `ratio` (repeated verify / pg_dump), `floor_ratio`
+    (the imports alone / pg_dump): the part of the ratio no change to verify can remove.
+    """
+    database = server.create("bench_verify_startup")
+    env = {**server.env_for(database), "VERIFY_SCRATCH_URL": url_string(server.url)}
+    verify = [python(), "-m", "dbtools", "verify"]
+    try:
+        timed([python(), "-m", "dbtools", "upgrade"], cwd=REPO_ROOT, env=env)
+        timed(verify, cwd=REPO_ROOT, env=env)  # builds the template, if it is missing
+        dump = [server.bin / "pg_dump", "--schema-only", *server.libpq(database), "-f", "/dev/null"]
+        results: dict[str, Any] = {
+            "pg_dump": repeat(settings.runs, lambda: timed(dump), warmup=True),
+            "repeated": repeat(
+                settings.runs, lambda: timed(verify, cwd=REPO_ROOT, env=env), warmup=True
+            ),
+            "imports_floor": repeat(
+                settings.runs, lambda: timed([python(), "-c", _IMPORT_FLOOR]), warmup=True
+            ),
+            "in_process": repeat(settings.runs, lambda: in_process(server, database), warmup=True),
+        }
+    finally:
+        server.drop(database)
+    floor = results["pg_dump"]["median"]
+    results["ratio"] = results["repeated"]["median"] / floor
+    results["floor_ratio"] = results["imports_floor"]["median"] / floor
+    return results

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
-from dbtools.core.catalog import describe
+from dbtools.core.catalog import Catalog, describe
 from dbtools.core.paths import REPO_ROOT
 from schema.testing import create_database, empty_database
 from tests.harness import clean_env, cli
@@ -104,13 +104,18 @@ def versions(url: URL) -> list[str]:
     return [row[0] for row in query(url, "SELECT version_num FROM alembic_version")]
 
 
-def catalog(url: URL) -> dict:
-    engine = schema.make_engine(url)
+def catalog(target: URL | Engine) -> Catalog:
+    """What the database holds (`dbtools.core.catalog`, the reader `make verify` uses).
+
+    Every test that compares two routes compares two of these with `differences`.
+    """
+    engine = schema.make_engine(target) if isinstance(target, URL) else target
     try:
         with engine.connect() as conn:
             return describe(conn)
     finally:
-        engine.dispose()
+        if engine is not target:
+            engine.dispose()
 
 
 def column(url: URL, sql: str) -> list:

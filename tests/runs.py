@@ -18,7 +18,6 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.core.bookkeeping import QUALIFIED_LOG as QUALIFIED
-from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
 
 # Re-exported for the reliability tests: read from the chain, so they grow with it.
@@ -31,7 +30,7 @@ from tests.chain import (  # noqa: F401
     upgrades,
 )
 from tests.harness import clean_env, cli, cli_in_process, command, start  # noqa: F401
-from tests.pg import url_string
+from tests.pg import catalog, url_string
 
 # Given to every run whose URL has none: the embedded server trusts local connections and
 # ignores it, so each run also proves the password never reaches the output.
@@ -91,9 +90,7 @@ def log_rows(engine: Engine) -> list[tuple[str, str]]:
 
 def state(engine: Engine) -> dict[str, Any]:
     """Everything a failed run must leave as it was: catalog, versions, log."""
-    with engine.connect() as conn:
-        catalog = describe(conn)
-    return {"catalog": catalog, "versions": versions(engine), "log": log_rows(engine)}
+    return {"catalog": catalog(engine), "versions": versions(engine), "log": log_rows(engine)}
 
 
 def columns(engine: Engine, table: str) -> list[str]:

@@ -14,9 +14,10 @@ from pytest_alembic.tests import (
 from sqlalchemy import CheckConstraint, Engine, UniqueConstraint, inspect, text
 
 import schema
-from dbtools.core.catalog import describe, differences
+from dbtools.core.catalog import differences
 from dbtools.core.chain import revisions
 from tests.chain import TABLES, UNRELEASED, model_columns
+from tests.pg import catalog
 
 __all__ = [
     "test_model_definitions_match_ddl",
@@ -26,18 +27,6 @@ __all__ = [
 ]
 
 
-def catalog_of(engine: Engine) -> dict:
-    with engine.connect() as conn:
-        return describe(conn)
-
-
-def without_version_table(catalog: dict) -> dict:
-    """The catalog less Alembic's own table, which a downgrade to base keeps (empty)."""
-    return {
-        kind: [row for row in rows if row[0] != "alembic_version"] for kind, rows in catalog.items()
-    }
-
-
 def version_table(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
@@ -45,14 +34,14 @@ def version_table(engine: Engine) -> list[str]:
 
 def test_the_chain_upgrades_downgrades_to_base_and_upgrades_again(alembic_runner, alembic_engine):
     """Empty to head, back to base, and up again: nothing left behind, the same head."""
-    empty = catalog_of(alembic_engine)
+    empty = catalog(alembic_engine)
     alembic_runner.migrate_up_to("heads")
-    at_head = catalog_of(alembic_engine)
+    at_head = catalog(alembic_engine)
     alembic_runner.migrate_down_to("base")
-    assert differences(empty, without_version_table(catalog_of(alembic_engine))) == []
+    assert differences(empty, catalog(alembic_engine)) == []
     assert version_table(alembic_engine) == []
     alembic_runner.migrate_up_to("heads")
-    assert differences(at_head, catalog_of(alembic_engine)) == []
+    assert differences(at_head, catalog(alembic_engine)) == []
 
 
 def test_each_new_revision_upgrades_downgrades_and_upgrades_again(alembic_runner, alembic_engine):
@@ -62,7 +51,7 @@ def test_each_new_revision_upgrades_downgrades_and_upgrades_again(alembic_runner
     for revision in UNRELEASED:
         alembic_runner.migrate_up_to(revision)
         assert version_table(alembic_engine) == [revision]
-        before = catalog_of(alembic_engine)
+        before = catalog(alembic_engine)
 
         alembic_runner.migrate_down_one()
         # Exactly one step back: the parent, or no version row below the first revision.
@@ -70,7 +59,7 @@ def test_each_new_revision_upgrades_downgrades_and_upgrades_again(alembic_runner
         alembic_runner.migrate_up_to(revision)
 
         assert version_table(alembic_engine) == [revision]
-        assert differences(before, catalog_of(alembic_engine)) == []
+        assert differences(before, catalog(alembic_engine)) == []
 
 
 @pytest.mark.parametrize("table", TABLES)

@@ -17,7 +17,7 @@ from dbtools.consume import snapshot
 from dbtools.core.catalog import differences
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review import generated
-from tests.chain import TABLES_AT_HEAD
+from tests.chain import TABLES
 from tests.pg import catalog, create_password_role, fresh_database, run_cli, url_string
 from tests.pg import versions as version_rows
 
@@ -71,7 +71,7 @@ def test_schema_sql_through_psql_equals_make_upgrade(server_url: URL):
 
         expected, actual = catalog(upgraded), catalog(loaded)
         assert differences(expected, actual) == []
-        assert sorted(t[0] for t in actual["tables"]) == TABLES_AT_HEAD
+        assert sorted(key.split(".", 1)[1] for key in actual["table"]) == sorted(TABLES)
         assert version_rows(loaded) == version_rows(upgraded) == [schema.HEAD_REVISION]
 
 

@@ -27,13 +27,6 @@ def committed(direction: str) -> list[str]:
     return [(REPO_ROOT / revision_sql.sql_path(s, direction)).read_text() for s in revisions()]
 
 
-def without_version_table(description: dict) -> dict:
-    return {
-        kind: [row for row in rows if row[0] != "alembic_version"]
-        for kind, rows in description.items()
-    }
-
-
 @pytest.mark.parametrize("env", NO_DATABASE.values(), ids=NO_DATABASE.keys())
 def test_sql_needs_no_database(env):
     done = run_cli(["sql"], env)
@@ -92,7 +85,7 @@ def test_offline_script_through_psql_builds_what_make_upgrade_builds(server_url,
         assert upgraded.returncode == 0, upgraded.stderr
 
         online = catalog(by_alembic)
-        assert online["tables"], "the upgrade built nothing"
+        assert online["table"], "the upgrade built nothing"
         assert differences(online, catalog(by_psql)) == []
         assert versions(by_psql) == versions(by_alembic) == [revisions()[-1].revision]
 
@@ -111,12 +104,9 @@ def test_committed_revision_sql_upgrades_and_downgrades_step_by_step(server_url)
         for index in reversed(range(len(downs))):
             done = psql(url, downs[index])
             assert done.returncode == 0, done.stderr
-            # Alembic keeps its (emptied) version table when going down to base.
-            expected, actual = (
-                without_version_table(states[index]),
-                without_version_table(catalog(url)),
-            )
-            assert differences(expected, actual) == []
+            # The reader leaves the bookkeeping out: Alembic keeps its (emptied)
+            # version table when going down to base.
+            assert differences(states[index], catalog(url)) == []
 
 
 def test_generated_artefacts_are_committed_and_fresh(rendering_server):

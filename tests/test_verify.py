@@ -433,3 +433,22 @@ def test_two_first_verifies_at_once_share_one_template(database_url, server_url)
     templates = template_databases(server_url)
     assert [name for name in templates if "_build_" in name] == []  # no build left behind
     assert len(templates) == 1
+
+
+def test_a_schema_named_after_the_role_does_not_capture_verify(database_url, server_url):
+    """The default search_path starts with "$user": a schema of the verifying role's name
+    holding a decoy version table (or a decoy of a model table) must not be read."""
+    migrate_to(database_url, "head")
+    role = server_url.username or "postgres"
+    table = model_table("a table", lambda t: True)
+    execute(
+        database_url,
+        f'CREATE SCHEMA "{role}"',
+        f'CREATE TABLE "{role}".alembic_version (version_num varchar(32) PRIMARY KEY)',
+        f"INSERT INTO \"{role}\".alembic_version VALUES ('decoy0000000')",
+        f'CREATE TABLE "{role}".{table.name} (decoy int)',
+    )
+
+    done = verify(database_url, server_url)
+
+    assert done.stdout.strip() == f"matches revision {head()}", done.stdout + done.stderr

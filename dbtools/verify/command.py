@@ -8,17 +8,17 @@ when unset), VERIFY_SCHEMAS (schemas to verify besides those the models use, com
 import sys
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
-from dbtools.apply.checkout import require_known
-from dbtools.core import settings
-from dbtools.core.chain import script_directory
+from dbtools.core import catalog, settings
+from dbtools.core.bookkeeping import VERSION_TABLE
 from dbtools.core.errors import UserError
 from dbtools.core.secrets import mask_secret, masked
-from dbtools.verify import catalog, expected, live, report
-from dbtools.verify.compare import Difference, differences, owner_differences
+from dbtools.verify import expected, live, normalise, report
+from dbtools.verify.compare import differences, owner_differences
 
 FORMATS = ("text", "json")
 
@@ -44,45 +44,57 @@ def options(env: settings.Env) -> Options:
     return Options(format=fmt, scratch_url=scratch, extra_schemas=extra)
 
 
-def schemas(opts: Options) -> list[str]:
-    """The models' schemas, plus those VERIFY_SCHEMAS names."""
-    used = {table.schema or "public" for table in schema.metadata.tables.values()}
-    return sorted(used | set(opts.extra_schemas))
+def schemas(opts: Options, template: Connection) -> list[str]:
+    """The schemas the chain made (those of the template: every schema the models use),
+    plus those VERIFY_SCHEMAS names."""
+    return sorted(set(catalog.user_schemas(template)) | set(opts.extra_schemas))
+
+
+# Before the verified schemas are known: where the version table is looked up.
+_BOOKKEEPING_PATH = ["public"]
 
 
 def verify(url: URL, opts: Options, env: settings.Env | None = None) -> report.Outcome:
     """Compare the database at `url` with the schema of the revision it records."""
-    with live.reading(url) as connection:
-        live.refuse_if_migrating(connection)
-        revisions = live.recorded_revisions(connection)
-    require_known(revisions, script_directory())
-    scratch = opts.scratch_url or devserver.ensure_running(env)
-    template = expected.ensure_template(scratch, revisions)
-    names = schemas(opts)
-    with live.reading(scratch.set(database=template)) as connection:
-        want = catalog.read(connection, names)
-    found = _compare_live(url, revisions, names, want)
+    with live.session(url) as connection:
+        with live.snapshot(connection, _BOOKKEEPING_PATH):
+            live.refuse_if_migrating(connection)
+            revisions = live.recorded_revisions(connection)
+        scratch = opts.scratch_url or devserver.ensure_running(env)
+        template = expected.ensure_template(scratch, revisions)
+        with live.session(scratch.set(database=template), read_only=False) as expected_db:
+            with live.snapshot(expected_db, _BOOKKEEPING_PATH):
+                names = schemas(opts, expected_db)
+            with live.snapshot(expected_db, names):
+                want = catalog.read(expected_db, names)
+            got, owners, role = _read_live(connection, revisions, names)
+            with live.snapshot(expected_db, names):
+                normalise.settle(expected_db, want, got)
+    found = differences(want, got, role) + owner_differences(owners, role)
     return report.Outcome(masked(url), revisions, names, template, found)
 
 
-def _compare_live(
-    url: URL, revisions: tuple[str, ...], names: list[str], want: catalog.Catalog
-) -> list[Difference]:
-    """Read the live catalog in one snapshot, between two looks at the migration lock."""
-    with live.reading(url) as connection:
+def _read_live(
+    connection: Connection, revisions: tuple[str, ...], names: list[str]
+) -> tuple[catalog.Catalog, dict[str, str], str]:
+    """The live catalog, the bookkeeping's owners and the migrating role, in one snapshot
+    between two looks at the migration lock."""
+    with live.snapshot(connection, names):
         live.refuse_if_migrating(connection)
         if live.recorded_revisions(connection) != revisions:
             raise live.MigrationRunning(
                 "a migration ran while verifying (the recorded revision changed); "
                 "nothing was compared: verify again"
             )
-        got = catalog.read(connection, names)
         owners = catalog.bookkeeping_owners(connection)
-        role = catalog.migrating_role(connection, names) or owners.get(
-            f"table public.{catalog.VERSION_TABLE}"
+        role = (
+            catalog.migrating_role(connection, names)
+            or owners.get(f"table public.{VERSION_TABLE}")
+            or connection.execute(text("SELECT current_user")).scalar_one()
         )
+        got = catalog.read(connection, names, role)
         live.refuse_if_migrating(connection)
-    return differences(want, got) + owner_differences(owners, role)
+    return got, owners, role
 
 
 def run(url: URL, opts: Options, env: settings.Env | None = None) -> report.Outcome:

@@ -34,12 +34,21 @@ def column_name(key: str) -> str:
 # Tables and columns
 
 
-def create_table(table: str, columns: dict[str, dict[str, Any]], comment: str | None) -> str:
+def create_table(table: str, columns: dict[str, dict[str, Any]], t: dict[str, Any]) -> str:
+    """CREATE TABLE with its columns, or a partition of its parent; then what ALTER sets."""
     ordered = sorted(columns.items(), key=lambda kv: kv[1]["position"])
-    body = ",\n    ".join(column_definition(column_name(k), c) for k, c in ordered)
-    statements = [f"CREATE TABLE {qualified(table)} (\n    {body}\n);"]
-    if comment is not None:
-        statements.append(comment_on("TABLE", qualified(table), comment))
+    unlogged = "UNLOGGED " if t.get("persistence") == "u" else ""
+    if t.get("partition_of"):
+        head = f"CREATE {unlogged}TABLE {qualified(table)} PARTITION OF "
+        statements = [f"{head}{qualified(t['partition_of'])} {t['bound']};"]
+    else:
+        body = ",\n    ".join(column_definition(column_name(k), c) for k, c in ordered)
+        tail = f" PARTITION BY {t['partition_key']}" if t.get("partition_key") else ""
+        inherits = ", ".join(qualified(x) for x in t.get("inherits") or [])
+        tail = (f" INHERITS ({inherits})" if inherits else "") + tail
+        statements = [f"CREATE {unlogged}TABLE {qualified(table)} (\n    {body}\n){tail};"]
+    if t.get("comment") is not None:
+        statements.append(comment_on("TABLE", qualified(table), t["comment"]))
     for key, column in ordered:
         if column["comment"] is not None:
             statements.append(comment_on("COLUMN", column_ref(key), column["comment"]))
@@ -52,6 +61,8 @@ def drop_table(table: str) -> str:
 
 def column_definition(name: str, c: dict[str, Any]) -> str:
     parts = [ident(name), c["type"]]
+    if c.get("collation"):
+        parts.append(f"COLLATE {c['collation']}")
     if c["identity"]:
         parts.append(_identity(c["identity"]))
     if c["default"] is not None:
@@ -76,8 +87,26 @@ def alter_table(table: str, action: str) -> str:
     return f"ALTER TABLE {qualified(table)} {action};"
 
 
-def add_column(key: str, c: dict[str, Any]) -> str:
-    sql = alter_table(c["table"], f"ADD COLUMN {column_definition(column_name(key), c)}")
+def add_column(key: str, c: dict[str, Any], placeholder: str | None = None) -> str:
+    """ADD COLUMN; a NOT NULL column without a default gets `placeholder` for existing rows."""
+    definition = column_definition(column_name(key), c)
+    if c["not_null"] and c["default"] is None and not c["identity"] and not c["generated"]:
+        name = ident(column_name(key))
+        if placeholder is None:
+            sql = (
+                "-- its data cannot come back, and no placeholder fits its type: added "
+                "nullable; fill it, then SET NOT NULL\n"
+                + alter_table(c["table"], f"ADD COLUMN {definition.removesuffix(' NOT NULL')}")
+            )
+        else:
+            sql = (
+                f"-- its data cannot come back: existing rows get the placeholder {placeholder}\n"
+                + alter_table(c["table"], f"ADD COLUMN {definition} DEFAULT {placeholder}")
+                + "\n"
+                + alter_table(c["table"], f"ALTER COLUMN {name} DROP DEFAULT")
+            )
+    else:
+        sql = alter_table(c["table"], f"ADD COLUMN {definition}")
     if c["comment"] is not None:
         sql += "\n" + comment_on("COLUMN", column_ref(key), c["comment"])
     return sql
@@ -87,10 +116,18 @@ def drop_column(key: str, c: dict[str, Any]) -> str:
     return alter_table(c["table"], f"DROP COLUMN {ident(column_name(key))}")
 
 
-def column_type(key: str, want: dict[str, Any]) -> str:
+_DEFAULT_COLLATION = 'pg_catalog."default"'
+
+
+def column_type(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
+    """ALTER COLUMN ... TYPE, with the expected collation when either side has its own."""
     name = ident(column_name(key))
+    collate = ""
+    if want.get("collation") or got.get("collation"):
+        collate = " COLLATE " + (want.get("collation") or _DEFAULT_COLLATION)
     return alter_table(
-        want["table"], f"ALTER COLUMN {name} TYPE {want['type']} USING {name}::{want['type']}"
+        want["table"],
+        f"ALTER COLUMN {name} TYPE {want['type']}{collate} USING {name}::{want['type']}",
     )
 
 
@@ -166,9 +203,10 @@ def replace_index(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
     return drop_index(key, got) + "\n" + create_index(key, want)
 
 
-def rebuild_index(key: str, _want: dict[str, Any], _got: dict[str, Any]) -> str:
-    # An INVALID index (a failed CREATE INDEX CONCURRENTLY) is rebuilt in place.
-    return f"REINDEX INDEX {qualified(key)};"
+def rebuild_index(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
+    # An INVALID index (a failed CREATE INDEX CONCURRENTLY) is dropped and built again from
+    # the expected definition: REINDEX would rebuild what it was, however it differs.
+    return replace_index(key, want, got)
 
 
 # Types, sequences, views, functions
@@ -183,10 +221,14 @@ def drop_enum(key: str, _e: dict[str, Any]) -> str:
     return f"DROP TYPE {qualified(key)};"
 
 
-def enum_labels(key: str, want: list[str], got: list[str], users: list[str]) -> str:
+def enum_labels(
+    key: str, want: list[str], got: list[str], users: list[tuple[str, bool, str | None]]
+) -> str:
     """Add the missing labels in place, or rebuild the type when labels must go or move.
 
-    `users` are the columns (`schema.table.column`) of the live database of this type.
+    `users` are the columns of the live database of this type: (`schema.table.column`,
+    whether it is an array of it, its expected default). A default is dropped before the
+    conversion (it cannot be cast) and set again after it.
     """
     if _is_subsequence(got, want):
         return "\n".join(_add_label(key, want, label) for label in want if label not in got)
@@ -195,13 +237,19 @@ def enum_labels(key: str, want: list[str], got: list[str], users: list[str]) -> 
         f"ALTER TYPE {qualified(key)} RENAME TO {ident(column_name(key) + '_old')};",
         create_enum(key, {"labels": want}),
     ]
-    for column in users:
+    for column, array, default in users:
         table, _, name = column.rpartition(".")
+        new_type = qualified(key) + ("[]" if array else "")
+        via = "text[]" if array else "text"
+        statements.append(alter_table(table, f"ALTER COLUMN {ident(name)} DROP DEFAULT"))
         action = (
-            f"ALTER COLUMN {ident(name)} TYPE {qualified(key)} "
-            f"USING {ident(name)}::text::{qualified(key)}"
+            f"ALTER COLUMN {ident(name)} TYPE {new_type} USING {ident(name)}::{via}::{new_type}"
         )
         statements.append(alter_table(table, action))
+        if default is not None:
+            statements.append(
+                alter_table(table, f"ALTER COLUMN {ident(name)} SET DEFAULT {default}")
+            )
     statements.append(f"DROP TYPE {old};")
     return "\n".join(statements)
 
@@ -261,7 +309,7 @@ def replace_view(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
     return drop_view(key, got) + "\n" + create_view(key, want)
 
 
-def _function_ref(key: str, f: dict[str, Any]) -> str:
+def function_ref(key: str, f: dict[str, Any]) -> str:
     name, _, arguments = key.partition("(")
     word = "PROCEDURE" if f["procedure"] else "FUNCTION"
     return f"{word} {qualified(name)}({arguments}"
@@ -269,14 +317,15 @@ def _function_ref(key: str, f: dict[str, Any]) -> str:
 
 def create_function(key: str, f: dict[str, Any]) -> str:
     # pg_get_functiondef writes CREATE OR REPLACE, so the same text restores a changed body.
-    sql = f["definition"].strip() + ";"
+    # Bodies are checked when they run, not here: what they name may come later in the script.
+    sql = "SET check_function_bodies = off;\n" + f["definition"].strip() + ";"
     if f["comment"] is not None:
-        sql += "\n" + comment_on(*_function_ref(key, f).split(" ", 1), f["comment"])
+        sql += "\n" + comment_on(*function_ref(key, f).split(" ", 1), f["comment"])
     return sql
 
 
 def drop_function(key: str, f: dict[str, Any]) -> str:
-    return f"DROP {_function_ref(key, f)};"
+    return f"DROP {function_ref(key, f)};"
 
 
 def replace_function(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
@@ -287,15 +336,19 @@ def replace_function(key: str, want: dict[str, Any], got: dict[str, Any]) -> str
 
 def comment(kind: str, key: str, obj: dict[str, Any], value: str | None) -> str:
     """COMMENT ON for the object `key` of catalog `kind`, setting `value`."""
-    if kind == "table":
-        return comment_on("TABLE", qualified(key), value)
     if kind == "column":
         return comment_on("COLUMN", column_ref(key), value)
     if kind == "view":
         return comment_on(_view_word(obj), qualified(key), value)
-    if kind == "enum":
+    if kind in ("enum", "composite"):
         return comment_on("TYPE", qualified(key), value)
-    return comment_on(*_function_ref(key, obj).split(" ", 1), value)
+    if kind == "function":
+        return comment_on(*function_ref(key, obj).split(" ", 1), value)
+    if kind in ("constraint", "trigger", "rule", "policy"):
+        return comment_on(kind.upper(), _on_table(key, obj), value)
+    if kind == "schema":
+        return comment_on("SCHEMA", ident(key), value)
+    return comment_on(kind.upper(), qualified(key), value)  # table, index, sequence, ...
 
 
 def owner(target: str, role: str) -> str:
@@ -303,3 +356,308 @@ def owner(target: str, role: str) -> str:
     what, _, name = target.partition(" ")
     shown = qualified(name) if what == "table" else ident(name)
     return f"ALTER {what.upper()} {shown} OWNER TO {ident(role)};"
+
+
+# What the catalog reader added for `pg_dump` parity: owners, privileges, storage, RLS,
+# triggers, rules, policies, statistics, schemas, extensions, domains, composite types.
+
+
+def grantee(name: str) -> str:
+    return "PUBLIC" if name == "PUBLIC" else ident(name)
+
+
+def _grants(privileges: list[str]) -> dict[str, set[str]]:
+    """`grantee -> {PRIVILEGE or PRIVILEGE*}` from the reader's `grantee=PRIVILEGE[*]`."""
+    found: dict[str, set[str]] = {}
+    for grant in privileges:
+        who, _, what = grant.rpartition("=")
+        found.setdefault(who, set()).add(what)
+    return found
+
+
+def privileges(target: str, want: list[str], got: list[str], columns: str = "") -> str:
+    """REVOKE and GRANT on `target` (`TABLE x`, `SEQUENCE x`, ...) per grantee that differs.
+
+    `columns` is ` (col)` for a column's own privileges.
+    """
+    wanted, found = _grants(want), _grants(got)
+    statements = []
+    for who in sorted(wanted.keys() | found.keys()):
+        if wanted.get(who) == found.get(who):
+            continue
+        statements.append(f"REVOKE ALL{columns} ON {target} FROM {grantee(who)};")
+        plain = sorted(p for p in wanted.get(who, set()) if not p.endswith("*"))
+        granted = sorted(p.rstrip("*") for p in wanted.get(who, set()) if p.endswith("*"))
+        for names, option in ((plain, ""), (granted, " WITH GRANT OPTION")):
+            if names:
+                listed = ", ".join(f"{n}{columns}" for n in names)
+                statements.append(f"GRANT {listed} ON {target} TO {grantee(who)}{option};")
+    return "\n".join(statements)
+
+
+_DEFAULT_OBJECTS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS"}
+
+
+def default_privileges(d: dict[str, Any], want: list[str], got: list[str]) -> str:
+    """ALTER DEFAULT PRIVILEGES back to `want` (entries `+grant` added, `-grant` taken away)."""
+    where = f" IN SCHEMA {ident(d['nspname'])}" if d["nspname"] else ""
+    head = f"ALTER DEFAULT PRIVILEGES FOR ROLE {ident(d['role'])}{where}"
+    objects = _DEFAULT_OBJECTS[d["objects"]]
+    statements = []
+    for entry in sorted(set(got) - set(want)) + sorted(set(want) - set(got)):
+        sign, grant = entry[0], entry[1:]
+        who, _, what = grant.rpartition("=")
+        # Undo an extra entry; make a missing one.
+        give = (sign == "+") == (entry in want)
+        option = " WITH GRANT OPTION" if give and what.endswith("*") else ""
+        what = what.rstrip("*")
+        if give:
+            statements.append(f"{head} GRANT {what} ON {objects} TO {grantee(who)}{option};")
+        else:
+            statements.append(f"{head} REVOKE {what} ON {objects} FROM {grantee(who)};")
+    return "\n".join(statements)
+
+
+def set_owner(what: str, target: str, role: str) -> str:
+    return f"ALTER {what} {target} OWNER TO {ident(role)};"
+
+
+def options(what: str, target: str, want: list[str], got: list[str]) -> str:
+    """SET the storage parameters `want` holds, RESET those only `got` holds."""
+    wanted = dict(o.split("=", 1) for o in want)
+    found = dict(o.split("=", 1) for o in got)
+    statements = []
+    gone = sorted(found.keys() - wanted.keys())
+    if gone:
+        statements.append(f"ALTER {what} {target} RESET ({', '.join(gone)});")
+    if wanted:
+        settings = ", ".join(f"{k} = {literal(v)}" for k, v in sorted(wanted.items()))
+        statements.append(f"ALTER {what} {target} SET ({settings});")
+    return "\n".join(statements)
+
+
+def persistence(what: str, target: str, want: str) -> str:
+    return f"ALTER {what} {target} SET {'UNLOGGED' if want == 'u' else 'LOGGED'};"
+
+
+def row_security(table: str, want: dict[str, Any]) -> str:
+    enable = "ENABLE" if want["rls"] else "DISABLE"
+    force = "FORCE" if want["rls_forced"] else "NO FORCE"
+    return alter_table(table, f"{enable} ROW LEVEL SECURITY, {force} ROW LEVEL SECURITY")
+
+
+def replica_identity(table: str, want: str) -> str:
+    shown = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}.get(want, want)
+    return alter_table(table, f"REPLICA IDENTITY {shown}")
+
+
+def inherits(table: str, want: list[str], got: list[str]) -> str:
+    actions = [f"NO INHERIT {qualified(p)}" for p in got if p not in want]
+    actions += [f"INHERIT {qualified(p)}" for p in want if p not in got]
+    return alter_table(table, ", ".join(actions))
+
+
+def column_storage(key: str, want: dict[str, Any]) -> str:
+    shown = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+    value = shown.get(want["storage"] or "", "DEFAULT")
+    return alter_table(want["table"], f"ALTER COLUMN {ident(column_name(key))} SET STORAGE {value}")
+
+
+def column_compression(key: str, want: dict[str, Any]) -> str:
+    value = {"p": "pglz", "l": "lz4"}.get(want["compression"], "default")
+    name = ident(column_name(key))
+    return alter_table(want["table"], f"ALTER COLUMN {name} SET COMPRESSION {value}")
+
+
+def column_statistics(key: str, want: dict[str, Any]) -> str:
+    value = -1 if want["statistics"] is None else want["statistics"]
+    name = ident(column_name(key))
+    return alter_table(want["table"], f"ALTER COLUMN {name} SET STATISTICS {value}")
+
+
+def column_options(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
+    target = f"{qualified(want['table'])} ALTER COLUMN {ident(column_name(key))}"
+    return options("TABLE", target, want["options"], got["options"])
+
+
+def identity_options(key: str, want: dict[str, Any]) -> str:
+    o = want["identity_options"]
+    cycle = "CYCLE" if o["cycle"] == "true" else "NO CYCLE"
+    settings = (
+        f"SET INCREMENT BY {o['increment']} SET MINVALUE {o['min']} SET MAXVALUE {o['max']} "
+        f"SET START WITH {o['start']} SET CACHE {o['cache']} SET {cycle}"
+    )
+    return alter_table(want["table"], f"ALTER COLUMN {ident(column_name(key))} {settings}")
+
+
+def cluster_on(key: str, want: dict[str, Any]) -> str:
+    if want["clustered"]:
+        return alter_table(want["table"], f"CLUSTER ON {ident(column_name(key))}")
+    return alter_table(want["table"], "SET WITHOUT CLUSTER")
+
+
+def _on_table(key: str, obj: dict[str, Any]) -> str:
+    return f"{ident(column_name(key))} ON {qualified(obj['table'])}"
+
+
+def create_trigger(key: str, t: dict[str, Any]) -> str:
+    sql = t["definition"].strip().rstrip(";") + ";"
+    if t["enabled"] != "O":
+        sql += "\n" + trigger_enabled(key, t)
+    return sql + _comment_line("TRIGGER", _on_table(key, t), t["comment"])
+
+
+def drop_trigger(key: str, t: dict[str, Any]) -> str:
+    return f"DROP TRIGGER {_on_table(key, t)};"
+
+
+_ENABLED = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def trigger_enabled(key: str, t: dict[str, Any]) -> str:
+    return alter_table(t["table"], f"{_ENABLED[t['enabled']]} TRIGGER {ident(column_name(key))}")
+
+
+def create_rule(key: str, r: dict[str, Any]) -> str:
+    sql = r["definition"].strip().rstrip(";") + ";"
+    if r["enabled"] != "O":
+        sql += "\n" + rule_enabled(key, r)
+    return sql + _comment_line("RULE", _on_table(key, r), r["comment"])
+
+
+def drop_rule(key: str, r: dict[str, Any]) -> str:
+    return f"DROP RULE {_on_table(key, r)};"
+
+
+def rule_enabled(key: str, r: dict[str, Any]) -> str:
+    return alter_table(r["table"], f"{_ENABLED[r['enabled']]} RULE {ident(column_name(key))}")
+
+
+_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
+
+
+def create_policy(key: str, p: dict[str, Any]) -> str:
+    kind = "PERMISSIVE" if p["permissive"] else "RESTRICTIVE"
+    roles = ", ".join(grantee(r) for r in p["roles"]) or "PUBLIC"
+    sql = f"CREATE POLICY {_on_table(key, p)} AS {kind} FOR {_COMMANDS[p['command']]} TO {roles}"
+    if p["using"] is not None:
+        sql += f" USING ({p['using']})"
+    if p["with_check"] is not None:
+        sql += f" WITH CHECK ({p['with_check']})"
+    return sql + ";" + _comment_line("POLICY", _on_table(key, p), p["comment"])
+
+
+def drop_policy(key: str, p: dict[str, Any]) -> str:
+    return f"DROP POLICY {_on_table(key, p)};"
+
+
+def create_statistics(key: str, s: dict[str, Any]) -> str:
+    return s["definition"] + ";" + _comment_line("STATISTICS", qualified(key), s["comment"])
+
+
+def drop_statistics(key: str, _s: dict[str, Any]) -> str:
+    return f"DROP STATISTICS {qualified(key)};"
+
+
+def create_schema(key: str, s: dict[str, Any]) -> str:
+    return f"CREATE SCHEMA {ident(key)};" + _comment_line("SCHEMA", ident(key), s["comment"])
+
+
+def drop_schema(key: str, _s: dict[str, Any]) -> str:
+    # Last in the script: what it held is dropped before it, each with its own fix.
+    return f"DROP SCHEMA {ident(key)};"
+
+
+def create_extension(key: str, x: dict[str, Any]) -> str:
+    return f"CREATE EXTENSION {ident(key)} WITH SCHEMA {ident(x['schema'])};"
+
+
+def drop_extension(key: str, _x: dict[str, Any]) -> str:
+    return f"DROP EXTENSION {ident(key)};"
+
+
+def extension_schema(key: str, want: dict[str, Any]) -> str:
+    return f"ALTER EXTENSION {ident(key)} SET SCHEMA {ident(want['schema'])};"
+
+
+def create_domain(key: str, d: dict[str, Any]) -> str:
+    parts = [f"CREATE DOMAIN {qualified(key)} AS {d['type']}"]
+    if d["collation"]:
+        parts.append(f"COLLATE {d['collation']}")
+    if d["default"] is not None:
+        parts.append(f"DEFAULT {d['default']}")
+    if d["not_null"]:
+        parts.append("NOT NULL")
+    parts += [f"CONSTRAINT {check}" for check in d["checks"]]
+    return " ".join(parts) + ";" + _comment_line("DOMAIN", qualified(key), d["comment"])
+
+
+def drop_domain(key: str, _d: dict[str, Any]) -> str:
+    return f"DROP DOMAIN {qualified(key)};"
+
+
+def domain_default(key: str, want: dict[str, Any]) -> str:
+    if want["default"] is None:
+        return f"ALTER DOMAIN {qualified(key)} DROP DEFAULT;"
+    return f"ALTER DOMAIN {qualified(key)} SET DEFAULT {want['default']};"
+
+
+def domain_not_null(key: str, want: dict[str, Any]) -> str:
+    return f"ALTER DOMAIN {qualified(key)} {'SET' if want['not_null'] else 'DROP'} NOT NULL;"
+
+
+def domain_checks(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
+    statements = [
+        f"ALTER DOMAIN {qualified(key)} DROP CONSTRAINT {check.split(' ', 1)[0]};"
+        for check in got["checks"]
+        if check not in want["checks"]
+    ]
+    statements += [
+        f"ALTER DOMAIN {qualified(key)} ADD CONSTRAINT {check};"
+        for check in want["checks"]
+        if check not in got["checks"]
+    ]
+    return "\n".join(statements)
+
+
+def domain_rebuild(key: str, want: dict[str, Any], _got: dict[str, Any]) -> str:
+    return (
+        "-- a domain's type or collation cannot change in place: drop it (and what uses it), "
+        f"then: {create_domain(key, want)}"
+    )
+
+
+def create_composite(key: str, c: dict[str, Any]) -> str:
+    body = ", ".join(c["attributes"])
+    return f"CREATE TYPE {qualified(key)} AS ({body});" + _comment_line(
+        "TYPE", qualified(key), c["comment"]
+    )
+
+
+def drop_composite(key: str, _c: dict[str, Any]) -> str:
+    return f"DROP TYPE {qualified(key)};"
+
+
+def replace_composite(key: str, want: dict[str, Any], got: dict[str, Any]) -> str:
+    return drop_composite(key, got) + "\n" + create_composite(key, want)
+
+
+def _comment_line(what: str, target: str, value: str | None) -> str:
+    return "" if value is None else "\n" + comment_on(what, target, value)
+
+
+def save_rows(table: str, holding: str) -> str:
+    """Keep a table's rows for the length of the script, then drop the table."""
+    return (
+        f"CREATE TEMPORARY TABLE {ident(holding)} AS SELECT * FROM {qualified(table)};\n"
+        f"DROP TABLE {qualified(table)} CASCADE;"
+    )
+
+
+def restore_rows(table: str, holding: str, columns: list[str]) -> str:
+    listed = ", ".join(ident(c) for c in columns)
+    source = f"pg_temp.{ident(holding)}"
+    return (
+        f"INSERT INTO {qualified(table)} ({listed}) SELECT {listed} FROM {source};\n"
+        f"DROP TABLE {source};"
+    )

@@ -15,8 +15,9 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
+from dbtools.core.bookkeeping import VERSION_TABLE
 from dbtools.core.errors import UserError
-from dbtools.verify.catalog import VERSION_TABLE
+from dbtools.verify.fixes import ident
 
 APPLICATION_NAME = "schema-verify"
 
@@ -26,22 +27,44 @@ class MigrationRunning(UserError):
 
 
 @contextmanager
-def reading(url: URL) -> Iterator[Connection]:
-    """A read-only connection to `url`, inside one REPEATABLE READ transaction."""
+def session(url: URL, read_only: bool = True) -> Iterator[Connection]:
+    """One connection to `url` for the whole verify (its transactions: `snapshot`).
+
+    Read-only (`default_transaction_read_only`) unless `read_only=False`, which is for the
+    template only, whose throwaway changes (`normalise`) are rolled back.
+    """
     engine = schema.make_engine(
         url,
         isolation_level="REPEATABLE READ",
         connect_args={
-            "options": "-c default_transaction_read_only=on",
+            "options": f"-c default_transaction_read_only={'on' if read_only else 'off'}",
             "application_name": APPLICATION_NAME,
         },
     )
     try:
-        with engine.connect() as connection, connection.begin() as transaction:
+        with engine.connect() as connection:
             yield connection
-            transaction.rollback()  # nothing was written; nothing to commit
     finally:
         engine.dispose()
+
+
+@contextmanager
+def snapshot(connection: Connection, schemas: list[str]) -> Iterator[Connection]:
+    """One REPEATABLE READ transaction, rolled back: every catalog read from one moment.
+
+    Its `search_path` is `schemas` (the verified schemas, never `"$user"`): definitions
+    read back (`pg_get_viewdef`, ...) are qualified the same way on every database, and
+    the printed script sets the same path before its fixes.
+    """
+    with connection.begin() as transaction:
+        path = search_path(schemas)
+        connection.execute(text("SELECT set_config('search_path', :p, true)"), {"p": path})
+        yield connection
+        transaction.rollback()  # nothing was written that should stay
+
+
+def search_path(schemas: list[str]) -> str:
+    return ", ".join(ident(s) for s in schemas)
 
 
 # A bigint advisory key shows in pg_locks as two 32-bit halves (classid, objid), objsubid 1.
@@ -68,5 +91,5 @@ def recorded_revisions(connection: Connection) -> tuple[str, ...]:
     exists = connection.execute(text("SELECT to_regclass(:t)"), {"t": VERSION_TABLE}).scalar()
     if exists is None:
         return ()
-    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY 1"))
+    rows = connection.execute(text(f"SELECT version_num FROM {exists} ORDER BY 1"))
     return tuple(r[0] for r in rows)

@@ -5,6 +5,7 @@ import textwrap
 from dataclasses import asdict, dataclass
 
 from dbtools.verify.compare import Difference
+from dbtools.verify.live import search_path
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,19 @@ def as_text(outcome: Outcome) -> str:
         lines.append(f"    found:    {_shown(d.actual)}")
         lines.append("    fix:")
         lines.append(textwrap.indent(d.fix, "        "))
-    lines += ["", "-- the fixes above as one script, in order:", ""]
-    lines += [d.fix for d in outcome.differences]
+    lines += ["", script(outcome)]
     return "\n".join(lines)
+
+
+def script(outcome: Outcome) -> str:
+    """Every fix in order, as one script for `psql -1 -v ON_ERROR_STOP=1` (one transaction:
+    no fix needs to run outside one)."""
+    header = [
+        "-- the fixes above as one script, in order; run it in one transaction:",
+        "--   psql -1 -v ON_ERROR_STOP=1 -f fix.sql",
+        f"SET search_path = {search_path(outcome.schemas)};",
+    ]
+    return "\n".join(header + [d.fix for d in outcome.differences])
 
 
 def _shown(value: str | None) -> str:
@@ -55,6 +66,7 @@ def as_json(outcome: Outcome) -> str:
         "schemas": outcome.schemas,
         "template": outcome.template,
         "differences": [asdict(d) for d in outcome.differences],
+        "script": script(outcome) if outcome.differences else "",
     }
     return json.dumps(document, indent=2)
 

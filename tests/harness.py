@@ -113,14 +113,16 @@ def last_error(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def columns(engine: Engine) -> dict[str, set[str]]:
-    """Each table's columns, read with the one catalog reader (Alembic's version table
-    aside)."""
+    """Each table's columns, read with the one catalog reader (which leaves the bookkeeping
+    out); tables of `public` by their name, others qualified."""
     with engine.connect() as conn:
-        rows = describe(conn)["columns"]
+        keys = describe(conn)["column"]
     found: dict[str, set[str]] = {}
-    for table, column, *_ in rows:
-        if table != "alembic_version":
-            found.setdefault(table, set()).add(column)
+    for key in keys:
+        schema_name, table, column = key.split(".", 2)
+        found.setdefault(table if schema_name == "public" else f"{schema_name}.{table}", set()).add(
+            column
+        )
     return found
 
 

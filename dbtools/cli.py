@@ -21,6 +21,7 @@ from dbtools.apply.failures import InterruptedRun
 from dbtools.apply.preflight import check_revision_files
 from dbtools.core import settings
 from dbtools.core.errors import describe, fail
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
 
@@ -40,11 +41,11 @@ def cmd_upgrade(env: settings.Env, args: argparse.Namespace) -> None:
     apply.upgrade(env, args.rev)
 
 
-def cmd_sql(_env: settings.Env, args: argparse.Namespace) -> None:
+def cmd_sql(env: settings.Env, args: argparse.Namespace) -> None:
     """The upgrade SQL from FROM (default: empty database) to TO; connects nowhere."""
     target = args.to or "head"
     span = f"{args.from_rev}:{target}" if args.from_rev else target
-    command.upgrade(alembic_config(), span, sql=True)
+    command.upgrade(run_config(RunOptions(env=env)), span, sql=True)
 
 
 def cmd_db(env: settings.Env, _args: argparse.Namespace) -> None:
@@ -92,7 +93,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "db-stop": (cmd_db_stop, "stop the development server"),
     "psql": (cmd_psql, "open psql on the configured database"),
     "generate": (
-        lambda _env, _a: job("review.check").generate(),
+        lambda env, _a: job("review.check").generate(env),
         "rewrite every generated artefact",
     ),
     "lint": (

@@ -1,7 +1,7 @@
 """The apply job's commands: upgrade, downgrade, and what the database reports.
 
 Each is a thin wrapper over `alembic.command`, with the settings read once by the
-command line handed to `env.py` through the configuration's attributes.
+command line handed to `env.py` in the run's options (`dbtools.core.options`).
 """
 
 import sys
@@ -19,18 +19,17 @@ from dbtools.apply.checkout import require_known
 from dbtools.apply.retry import with_lock_retries
 from dbtools.core import settings
 from dbtools.core.chain import script_directory
+from dbtools.core.options import Request, RunOptions, run_config
 from dbtools.core.paths import VERSIONS, alembic_config
 from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
 from schema.session import make_engine
 
 
-def configured(env: settings.Env) -> Config:
-    """Alembic's configuration for a run that applies revisions with these settings."""
-    cfg = alembic_config()
-    cfg.attributes["settings"] = env
-    cfg.attributes["apply_only"] = True  # env.py need not load the models
-    return cfg
+def configured(env: settings.Env, request: Request | None = None) -> Config:
+    """Alembic's configuration for a run that applies revisions with these settings
+    (no hooks: env.py need not load the models)."""
+    return run_config(RunOptions(env=env, request=request))
 
 
 def upgrade(env: settings.Env, rev: str) -> None:

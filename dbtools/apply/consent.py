@@ -12,14 +12,15 @@ nothing (empty tables, all-NULL columns) needs no consent; offline SQL is never 
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
 from dbtools.core.errors import UserError
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.settings import is_true
 
 CONSENT_VAR = "ALLOW_DATA_LOSS"
@@ -54,8 +55,9 @@ def given(env: dict[str, str]) -> bool:
 def downgrade_sql(config_file: str, current: str, target: str) -> str:
     """The SQL `alembic downgrade current:target --sql` writes; connects nowhere."""
     buffer = io.StringIO()
-    cfg = Config(config_file, output_buffer=buffer)
-    cfg.attributes["configure_logging"] = False
+    cfg = run_config(
+        RunOptions(env={}, configure_logging=False), Path(config_file), output_buffer=buffer
+    )
     command.downgrade(cfg, f"{current}:{target}", sql=True)
     return buffer.getvalue()
 

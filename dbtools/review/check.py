@@ -23,9 +23,9 @@ from dbtools.review.drift import drift
 GENERATE_HINT = "run `make generate`"
 
 
-def generate() -> None:
+def generate(env: Env) -> None:
     """Rewrite every generated artefact; delete rendered SQL of revisions that are gone."""
-    written = generated.generate()
+    written = generated.generate(env)
     removed = revision_sql.orphans()
     for path in removed:
         (REPO_ROOT / path).unlink()
@@ -55,7 +55,7 @@ def check(env: Env) -> None:
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
         ("docstring", unwritten_docstrings),
-        ("stale", stale_problems),
+        ("stale", lambda: stale_problems(env)),
         ("drift", lambda: drift_problems(env)),
         ("lint", lint_findings),
     ]
@@ -92,12 +92,12 @@ def head_problems() -> list[str]:
     return [several_heads(heads)] if len(heads) > 1 else []
 
 
-def stale_problems() -> list[str]:
+def stale_problems(env: Env) -> list[str]:
     lines = []
     # Each artefact on its own, so one that cannot be rendered (two heads, no server)
     # does not hide the others; artefacts failing for the same reason share a line.
     unrenderable: dict[str, list[str]] = {}
-    for artefact in generated.artefacts():
+    for artefact in generated.artefacts(env):
         try:
             if artefact.is_stale():
                 lines.append(f"{artefact.path} is stale: {GENERATE_HINT}")

@@ -5,13 +5,16 @@ database), then the generated artefacts are refreshed so the new revision's SQL 
 for review.
 """
 
+from dataclasses import replace
+
 from alembic import command
 
 from dbtools import devserver
 from dbtools.core import settings
 from dbtools.core.errors import UserError
-from dbtools.core.paths import alembic_config
+from dbtools.core.options import Hooks, RunOptions, run_config
 from dbtools.core.scratch import scratch_database
+from dbtools.review.autogen_options import compare_options
 from dbtools.review.check import generate
 
 
@@ -21,14 +24,14 @@ def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> N
     message = (message or "").strip()
     if not message:
         raise UserError('a revision needs a message: make revision m="add phone to users"')
-    cfg = alembic_config()
-    cfg.attributes["settings"] = env
     if empty:
-        command.revision(cfg, message=message)
+        command.revision(run_config(RunOptions(env=env)), message=message)
     else:
         with scratch_database(devserver.database_url(env)) as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
-            cfg.attributes["autogenerate_revision"] = True  # an empty one is refused
-            command.revision(cfg, message=message, autogenerate=True)
-    generate()  # the new revision's SQL and the head file
+            options = RunOptions(env=env, connection=connection)
+            command.upgrade(run_config(options), "head")
+            writing = replace(
+                options, autogenerate_revision=True, hooks=Hooks(compare=compare_options)
+            )
+            command.revision(run_config(writing), message=message, autogenerate=True)
+    generate(env)  # the new revision's SQL and the head file

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 import schema
 from dbtools.core.errors import UserError
+from dbtools.core.options import RunOptions, store
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import mask_secret, masked
 from schema.testing import create_database, drop_database
@@ -85,8 +86,7 @@ def _build(
     building = create_database(server_url, name=f"{PREFIX}build_{uuid.uuid4().hex[:12]}")
     try:
         with _connection(building) as connection:
-            cfg.attributes["connection"] = connection
-            cfg.attributes["configure_logging"] = False
+            store(cfg, RunOptions(env={}, connection=connection, configure_logging=False))
             for revision in revisions:
                 command.upgrade(cfg, revision)
             connection.commit()

@@ -21,7 +21,6 @@ from dbtools.apply.failures import InterruptedRun
 from dbtools.apply.preflight import check_revision_files
 from dbtools.core import settings
 from dbtools.core.errors import describe, fail
-from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
 
@@ -43,9 +42,7 @@ def cmd_upgrade(env: settings.Env, args: argparse.Namespace) -> None:
 
 def cmd_sql(env: settings.Env, args: argparse.Namespace) -> None:
     """The upgrade SQL from FROM (default: empty database) to TO; connects nowhere."""
-    target = args.to or "head"
-    span = f"{args.from_rev}:{target}" if args.from_rev else target
-    command.upgrade(run_config(RunOptions(env=env)), span, sql=True)
+    job("review.offline_sql").write_upgrade_sql(env, sys.stdout, args.from_rev, args.to)
 
 
 def cmd_db(env: settings.Env, _args: argparse.Namespace) -> None:

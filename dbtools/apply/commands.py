@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from dbtools.apply import audit, consent, failures
 from dbtools.apply.checkout import require_known
+from dbtools.apply.progress import plan
 from dbtools.apply.retry import with_lock_retries
 from dbtools.core import settings
 from dbtools.core.chain import script_directory
@@ -34,26 +35,30 @@ def configured(env: settings.Env, request: Request | None = None) -> Config:
 
 def upgrade(env: settings.Env, rev: str) -> None:
     # Retrying after a lock timeout resumes from the last committed revision.
+    request = Request("upgrade", rev or "head")
     with explained_revision_argument():
-        with_lock_retries(lambda: command.upgrade(configured(env), rev or "head"), env)
+        with_lock_retries(lambda: command.upgrade(configured(env, request), request.revision), env)
 
 
 def downgrade(env: settings.Env, rev: str) -> None:
-    target = rev or "-1"
+    request = Request("downgrade", rev or "-1")
     with explained_revision_argument():
         if not consent.given(env):
-            require_consent(env, target)
-        command.downgrade(configured(env), target)
+            require_consent(env, request)
+        command.downgrade(configured(env, request), request.revision)
 
 
-def require_consent(env: settings.Env, target: str) -> None:
-    """Refuse a downgrade to `target` that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
+def require_consent(env: settings.Env, request: Request) -> None:
+    """Refuse a downgrade that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
     engine = make_engine(database_url(env), poolclass=NullPool)
     try:
         with engine.connect() as connection:
             heads = MigrationContext.configure(connection).get_current_heads()
-            require_known(heads, script_directory())
-            consent.check_downgrade(connection, alembic_config().config_file_name, target)
+            script = script_directory()
+            require_known(heads, script)
+            plan(script, request, tuple(heads))  # a wrong REV is refused in the user's terms
+            config_file = alembic_config().config_file_name
+            consent.check_downgrade(connection, config_file, request.revision)
     finally:
         engine.dispose()
 

@@ -23,8 +23,9 @@ from dbtools.apply import audit, failures, interrupt, ownership
 from dbtools.apply.checkout import require_known
 from dbtools.apply.journal import Journal, summarise
 from dbtools.apply.lock import migration_lock
-from dbtools.apply.progress import Progress
+from dbtools.apply.progress import Progress, Step, plan
 from dbtools.core import settings
+from dbtools.core.options import RunOptions
 from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
 from schema.session import make_engine
@@ -50,10 +51,11 @@ def connected(env: settings.Env) -> Iterator[Connection]:
 class MigrationRun:
     """One online run on `connection`: Alembic's callback, and the guard around the run."""
 
-    def __init__(self, connection: Connection, env: settings.Env) -> None:
+    def __init__(self, connection: Connection, options: RunOptions) -> None:
         self.connection = connection
-        self.env = env
-        self.timeouts = settings.timeouts(env)
+        self.env = options.env
+        self.request = options.request
+        self.timeouts = settings.timeouts(options.env)
         self.progress: Progress | None = None
         self.journal = Journal()  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
@@ -84,16 +86,21 @@ class MigrationRun:
         # never commit it. (Asked before the first query, which begins a transaction.)
         owned = not self.connection.in_transaction()
         migration_context = environment.get_context()
-        require_known(migration_context.get_current_heads(), environment.script)
+        heads = tuple(migration_context.get_current_heads())
+        require_known(heads, environment.script)
         if migration_context.opts.get("dont_mutate"):
             yield  # `current` only reads: no lock to wait for, no bookkeeping written
             return
+        self._plan(environment.script, heads)  # a wrong REV is refused before the lock
+        if owned:
+            self.connection.commit()  # reading the version table began a transaction
         with migration_lock(self.connection, commit=owned):
             start = self._prepare(migration_context)
             if owned:
                 self.connection.commit()
-            self.progress = Progress(environment, start)
-            if self.foreign and self.progress.running() is not None:
+            # Another run may have moved the database while this one waited for the lock.
+            self.progress = Progress(self._plan(environment.script, start))
+            if self.foreign and self.progress.has_work():
                 raise ownership.refusal(self.foreign)
             self.journal.attach(self.connection)
             try:
@@ -105,6 +112,10 @@ class MigrationRun:
                 raise explained from exc
             finally:
                 self.journal.detach()  # a handed-in connection lives on
+
+    def _plan(self, script: Any, heads: tuple[str, ...]) -> list[Step] | None:
+        """The steps of what was asked, from `heads`; None when nobody said what."""
+        return plan(script, self.request, heads) if self.request is not None else None
 
     def _prepare(self, migration_context: Any) -> tuple[str, ...]:
         """Before the first revision, reading only (a run with nothing to do needs no more

@@ -11,6 +11,12 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
+from alembic import command
+
+from dbtools.core.chain import messages
+from dbtools.core.options import Hooks, RunOptions, run_config
+from dbtools.core.settings import Env, Timeouts
+
 _BEGIN = "BEGIN;"
 _COMMIT = "COMMIT;"
 _HEADER = "-- Running "
@@ -75,3 +81,17 @@ class RevisionBlocks:
 
     def flush(self) -> None:
         self._out.flush()
+
+
+def revision_blocks(out: TextIO, timeouts: Timeouts) -> TextIO:
+    """The offline-output hook handed to env.py (`Hooks.offline_output`)."""
+    return RevisionBlocks(out, timeouts.sql(), messages())  # type: ignore[return-value]
+
+
+def write_upgrade_sql(env: Env, out: TextIO, from_rev: str = "", to: str = "") -> None:
+    """`make sql`: the upgrade SQL from `from_rev` (default: an empty database) to `to`
+    (default head), written to `out`; connects nowhere."""
+    target = to or "head"
+    span = f"{from_rev}:{target}" if from_rev else target
+    options = RunOptions(env=env, hooks=Hooks(offline_output=revision_blocks))
+    command.upgrade(run_config(options, output_buffer=out), span, sql=True)

@@ -12,10 +12,10 @@ from alembic import command
 from dbtools import devserver
 from dbtools.core import settings
 from dbtools.core.errors import UserError
-from dbtools.core.options import Hooks, RunOptions, run_config
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.scratch import scratch_database
-from dbtools.review.autogen_options import compare_options
 from dbtools.review.check import generate
+from dbtools.review.hooks import WRITING
 
 
 def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> None:
@@ -30,8 +30,6 @@ def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> N
         with scratch_database(devserver.database_url(env)) as connection:
             options = RunOptions(env=env, connection=connection)
             command.upgrade(run_config(options), "head")
-            writing = replace(
-                options, autogenerate_revision=True, hooks=Hooks(compare=compare_options)
-            )
+            writing = replace(options, autogenerate_revision=True, hooks=WRITING)
             command.revision(run_config(writing), message=message, autogenerate=True)
     generate(env)  # the new revision's SQL and the head file

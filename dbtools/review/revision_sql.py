@@ -20,9 +20,10 @@ from alembic.script import Script
 from dbtools.core.artefacts import Artefact
 from dbtools.core.chain import revisions, script_directory
 from dbtools.core.errors import UserError
-from dbtools.core.options import RunOptions, run_config
+from dbtools.core.options import Hooks, RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Timeouts
+from dbtools.review.offline_sql import revision_blocks
 
 SQL_DIR = Path("migrations/sql")
 HEAD_FILE = Path("migrations/HEAD")
@@ -51,6 +52,7 @@ def render(script: Script, direction: str) -> str:
         env={},  # rendering connects nowhere and depends on the repository alone
         timeouts=Timeouts(DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT),
         configure_logging=False,
+        hooks=Hooks(offline_output=revision_blocks),
     )
     cfg = run_config(options, output_buffer=buffer)
     run = command.upgrade if direction == "upgrade" else command.downgrade

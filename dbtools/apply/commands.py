@@ -4,7 +4,7 @@ Each is a thin wrapper over `alembic.command`, with the settings read once by th
 command line handed to `env.py` in the run's options (`dbtools.core.options`).
 """
 
-import sys
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,17 +12,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from dbtools.apply import audit, consent, failures
 from dbtools.apply.checkout import require_known
+from dbtools.apply.failures import LockTimeoutError
 from dbtools.apply.progress import plan
-from dbtools.apply.retry import with_lock_retries
+from dbtools.apply.retry import after_lock_timeout, retry_policy
 from dbtools.core import settings
 from dbtools.core.chain import script_directory
 from dbtools.core.options import Request, RunOptions, run_config
 from dbtools.core.paths import VERSIONS, alembic_config
-from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
 from schema.session import make_engine
 
@@ -36,8 +37,14 @@ def configured(env: settings.Env, request: Request | None = None) -> Config:
 def upgrade(env: settings.Env, rev: str) -> None:
     # Retrying after a lock timeout resumes from the last committed revision.
     request = Request("upgrade", rev or "head")
+    retries, delay = retry_policy(env)
     with explained_revision_argument():
-        with_lock_retries(lambda: command.upgrade(configured(env, request), request.revision), env)
+        for attempt in itertools.count(1):
+            try:
+                command.upgrade(configured(env, request), request.revision)
+                return
+            except LockTimeoutError as exc:
+                delay = after_lock_timeout(exc, attempt, retries, delay)
 
 
 def downgrade(env: settings.Env, rev: str) -> None:
@@ -67,14 +74,12 @@ def current(env: settings.Env) -> None:
     command.current(configured(env))
 
 
-def show_audit(env: settings.Env) -> None:
-    """The migration log of the configured database: what ran, when, by whom, how long."""
-    url = database_url(env)
-    print(f"Database: {masked(url)}", file=sys.stderr)
+def audit_report(url: URL) -> str:
+    """The migration log of the database at `url`: what ran, when, by whom, how long."""
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            print(audit.report(connection, VERSIONS))
+            return audit.report(connection, VERSIONS)
     finally:
         engine.dispose()
 

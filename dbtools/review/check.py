@@ -7,6 +7,8 @@ findings.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,34 +25,24 @@ from dbtools.review.drift import drift
 GENERATE_HINT = "run `make generate`"
 
 
-def generate(env: Env) -> None:
+@dataclass(frozen=True)
+class Generated:
+    """What `make generate` changed (paths relative to the repository root)."""
+
+    written: list[Path]
+    removed: list[Path]  # rendered SQL of revisions that no longer exist
+
+
+def generate_artefacts(env: Env) -> Generated:
     """Rewrite every generated artefact; delete rendered SQL of revisions that are gone."""
     written = generated.generate(env)
     removed = revision_sql.orphans()
     for path in removed:
         (REPO_ROOT / path).unlink()
-    for path in written:
-        print(f"wrote {path}")
-    for path in removed:
-        print(f"removed {path} (its revision no longer exists)")
-    if not written and not removed:
-        print("generated artefacts are up to date")
+    return Generated(written, removed)
 
 
-def lint_all() -> None:
-    """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
-    findings = lint_findings()
-    for line in findings:
-        print(line)
-    if findings:
-        raise UserError(
-            f"lint found {len(findings)} problem(s), listed above; "
-            "docs/reviewing.md explains each SQL rule and its safe pattern"
-        )
-    print("lint passed: ruff, the import layers and squawk found nothing")
-
-
-def check(env: Env) -> None:
+def problems(env: Env) -> list[str]:
     """Every problem a reviewer should never have to find by hand, in one list."""
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
@@ -59,22 +51,17 @@ def check(env: Env) -> None:
         ("drift", lambda: drift_problems(env)),
         ("lint", lint_findings),
     ]
-    problems = [f"{name}: {line}" for name, find in sections for line in find()]
+    found = [f"{name}: {line}" for name, find in sections for line in find()]
     if markers := conflicts.conflicted():
-        problems = [
+        found = [
             f"conflict: {conflicts.advice(markers)}",
-            *conflicts.without_conflicted(problems, markers),
+            *conflicts.without_conflicted(found, markers),
         ]
-    if problems:
-        print(f"make check found {len(problems)} problem(s):")
-        for line in problems:
-            print(f"  - {line}")
-        raise UserError(f"check failed with {len(problems)} problem(s), listed above")
-    heads = script_directory().get_heads()
-    print(
-        f"check passed: one head ({heads[0]}), models match the migrations, "
-        "generated artefacts are fresh, lint is clean"
-    )
+    return found
+
+
+def single_head() -> str:
+    return script_directory().get_heads()[0]
 
 
 def lint_findings() -> list[str]:

@@ -23,7 +23,7 @@ from dbtools import devserver
 from dbtools.apply import commands as apply
 from dbtools.apply.failures import InterruptedRun
 from dbtools.apply.preflight import check_revision_files
-from dbtools.core import settings
+from dbtools.core import search_path, settings
 from dbtools.core.errors import UserError, describe, fail
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
@@ -173,6 +173,7 @@ def cmd_psql(env: settings.Env, _args: argparse.Namespace) -> None:
     shown = url.difference_update_query(["password"]).set(drivername="postgresql")
     libpq_url = shown._replace(password=None).render_as_string()
     child_env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
+    child_env = search_path.child_env(child_env)  # the session's search_path, pinned
     psql_bin = devserver.bin_dir(devserver.postgres_version(env)) / "psql"
     os.execve(psql_bin, [str(psql_bin), libpq_url], child_env)
 

@@ -20,7 +20,7 @@ from dbtools.apply.checkout import require_known
 from dbtools.apply.failures import LockTimeoutError
 from dbtools.apply.progress import plan
 from dbtools.apply.retry import after_lock_timeout, retry_policy
-from dbtools.core import settings
+from dbtools.core import search_path, settings
 from dbtools.core.chain import script_directory
 from dbtools.core.options import Request, RunOptions, run_config
 from dbtools.core.paths import VERSIONS, alembic_config
@@ -57,7 +57,8 @@ def downgrade(env: settings.Env, rev: str) -> None:
 
 def require_consent(env: settings.Env, request: Request) -> None:
     """Refuse a downgrade that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
-    engine = make_engine(database_url(env), poolclass=NullPool)
+    url = database_url(env)
+    engine = make_engine(url, poolclass=NullPool, connect_args=search_path.connect_args(url))
     try:
         with engine.connect() as connection:
             heads = MigrationContext.configure(connection).get_current_heads()
@@ -76,7 +77,7 @@ def current(env: settings.Env) -> None:
 
 def audit_report(url: URL) -> str:
     """The migration log of the database at `url`: what ran, when, by whom, how long."""
-    engine = make_engine(url)
+    engine = make_engine(url, connect_args=search_path.connect_args(url))
     try:
         with engine.connect() as connection:
             return audit.report(connection, VERSIONS)

@@ -25,6 +25,7 @@ import dbtools.operations  # noqa: F401  (registers op.waive_lint, ... for the r
 from dbtools.apply.run import MigrationRun, connected
 from dbtools.core import options as run_options
 from dbtools.core import settings
+from dbtools.core.bookkeeping import Bookkeeping, bookkeeping
 from dbtools.core.options import Request, RunOptions
 from schema.naming import NAMING_CONVENTION
 
@@ -74,9 +75,10 @@ def run(context: EnvironmentContext) -> None:
         run_online(context, options)
 
 
-def shared_options(options: RunOptions) -> dict[str, Any]:
+def shared_options(options: RunOptions, names: Bookkeeping) -> dict[str, Any]:
     """The configure() options that offline and online runs have in common."""
-    shared: dict[str, Any] = {"transaction_per_migration": True}
+    # The version table is always schema-qualified: no search_path can redirect it.
+    shared: dict[str, Any] = {"transaction_per_migration": True, **names.configure_options()}
     hooks = options.hooks
     if hooks.process_revision_directives is not None:
         shared["process_revision_directives"] = hooks.process_revision_directives
@@ -97,7 +99,7 @@ def run_offline(context: EnvironmentContext, options: RunOptions) -> None:
         dialect_name="postgresql",
         literal_binds=True,
         output_buffer=wrap(out, timeouts) if wrap else out,
-        **shared_options(options),
+        **shared_options(options, bookkeeping(context.config)),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -120,9 +122,12 @@ def migrate(context: EnvironmentContext, options: RunOptions, connection: Connec
     # operations that step outside a transaction run their plain forms inside it.
     options = replace(options, inside_caller_transaction=connection.in_transaction())
     run_options.store(context.config, options)
-    run = MigrationRun(connection, options)
+    names = bookkeeping(context.config)
+    run = MigrationRun(connection, options, names)
     context.configure(
-        connection=connection, on_version_apply=run.on_version_apply, **shared_options(options)
+        connection=connection,
+        on_version_apply=run.on_version_apply,
+        **shared_options(options, names),
     )
     with run.guarded(context), context.begin_transaction():
         context.run_migrations()

@@ -24,7 +24,8 @@ from dbtools.apply.checkout import require_known
 from dbtools.apply.journal import Journal, summarise
 from dbtools.apply.lock import migration_lock
 from dbtools.apply.progress import Progress, Step, plan
-from dbtools.core import settings
+from dbtools.core import search_path, settings
+from dbtools.core.bookkeeping import Bookkeeping
 from dbtools.core.options import RunOptions
 from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
@@ -39,7 +40,9 @@ def connected(env: settings.Env) -> Iterator[Connection]:
     url = database_url(env)
     log.info("Database: %s", masked(url))
     engine = make_engine(
-        url, poolclass=NullPool, connect_args={"application_name": "schema-migrations"}
+        url,
+        poolclass=NullPool,
+        connect_args={"application_name": "schema-migrations", **search_path.connect_args(url)},
     )
     try:
         with engine.connect() as connection, interrupt.interruptible():
@@ -51,13 +54,14 @@ def connected(env: settings.Env) -> Iterator[Connection]:
 class MigrationRun:
     """One online run on `connection`: Alembic's callback, and the guard around the run."""
 
-    def __init__(self, connection: Connection, options: RunOptions) -> None:
+    def __init__(self, connection: Connection, options: RunOptions, names: Bookkeeping) -> None:
         self.connection = connection
+        self.names = names  # the version table and the log
         self.env = options.env
         self.request = options.request
         self.timeouts = settings.timeouts(options.env)
         self.progress: Progress | None = None
-        self.journal = Journal()  # what the running step has committed so far
+        self.journal = Journal(names)  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
         self.log_ready = False  # the migration log exists (looked up once per run)
 
@@ -122,12 +126,16 @@ class MigrationRun:
         than CONNECT and SELECT): the session's timeouts and dead-client check; who owns
         the bookkeeping; the migration log checked against the revision files, if the log
         can be trusted. Returns where the database is."""
+        # Pinned at connect already, unless the connection was handed in: pin it here.
+        self.connection.exec_driver_sql(search_path.set_sql())
         for statement in self.timeouts.sql():
             self.connection.exec_driver_sql(statement)
         self.connection.execute(
             text(interrupt.CHECK_INTERVAL_SQL), {"interval": interrupt.CHECK_INTERVAL}
         )
-        self.foreign = ownership.foreign_objects(self.connection, migration_context.version_table)
+        self.foreign = ownership.foreign_objects(
+            self.connection, self.names, search_path.MODEL_SCHEMAS
+        )
         heads = migration_context.get_current_heads()
         if heads and not self.foreign:
             applied = migration_context.script.iterate_revisions(heads, "base")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dbtools import devserver
 from dbtools.consume.revision_module import revision_chain
-from dbtools.core.bookkeeping import LOG_SCHEMA
+from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.scratch import scratch_database
@@ -104,6 +104,6 @@ def normalise(dump: str, *, head: str) -> str:
     )
     stamp = (
         "-- The Alembic version row, so the loaded database reads as migrated to head.\n"
-        f"INSERT INTO public.alembic_version (version_num) VALUES ('{head}');\n"
+        f"INSERT INTO {bookkeeping().qualified_version} (version_num) VALUES ('{head}');\n"
     )
     return f"{header}\n{text}\n\n{stamp}"

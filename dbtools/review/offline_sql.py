@@ -13,6 +13,8 @@ from typing import TextIO
 
 from alembic import command
 
+from dbtools.core import search_path
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.chain import messages
 from dbtools.core.options import Hooks, RunOptions, run_config
 from dbtools.core.settings import Env, Timeouts
@@ -20,7 +22,6 @@ from dbtools.core.settings import Env, Timeouts
 _BEGIN = "BEGIN;"
 _COMMIT = "COMMIT;"
 _HEADER = "-- Running "
-_VERSION_TABLE = "CREATE TABLE alembic_version"
 # Alembic's step log: "upgrade A -> B" (A empty at the base), "downgrade B -> A".
 _STEP = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
 
@@ -54,6 +55,7 @@ class RevisionBlocks:
         self._messages = messages or {}
         self._preamble = "".join(line + "\n" for line in preamble) + "\n"
         self._held: list[str] | None = None  # what came after a BEGIN; not yet written
+        self._version_table = f"CREATE TABLE {bookkeeping().qualified_version}"
 
     def write(self, chunk: str) -> int:
         if chunk.startswith(_BEGIN):
@@ -65,7 +67,7 @@ class RevisionBlocks:
         elif chunk.startswith(_HEADER):
             self._out.write(step_header(chunk, self._messages))
             self._flush_held()
-        elif chunk.startswith(_VERSION_TABLE):
+        elif chunk.startswith(self._version_table):
             self._held.append(chunk)
         else:
             # A BEGIN that reopens a transaction inside a revision (after an
@@ -85,7 +87,9 @@ class RevisionBlocks:
 
 def revision_blocks(out: TextIO, timeouts: Timeouts) -> TextIO:
     """The offline-output hook handed to env.py (`Hooks.offline_output`)."""
-    return RevisionBlocks(out, timeouts.sql(), messages())  # type: ignore[return-value]
+    # The script pins its session's search_path as the tooling's own sessions do.
+    preamble = [*timeouts.sql(), f"{search_path.set_sql()};"]
+    return RevisionBlocks(out, preamble, messages())  # type: ignore[return-value]
 
 
 def write_upgrade_sql(env: Env, out: TextIO, from_rev: str = "", to: str = "") -> None:

@@ -16,11 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from dbtools.apply.audit import LOG_SCHEMA, LOG_TABLE
+from dbtools.core.bookkeeping import bookkeeping
 
-VERSION_TABLE = "alembic_version"
 # (schema or None for "any verified schema", name) of every bookkeeping table.
-BOOKKEEPING_TABLES = ((None, VERSION_TABLE), (LOG_SCHEMA, LOG_TABLE))
 
 # kind -> qualified name -> attributes
 Catalog = dict[str, dict[str, dict[str, Any]]]
@@ -127,6 +125,7 @@ WHERE c.relkind IN ('r', 'p') AND (
 
 def read(connection: Connection, schemas: list[str]) -> Catalog:
     """Everything `make verify` compares, in `schemas`, on `connection`'s database."""
+    names = bookkeeping()
 
     def rows(sql: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in connection.execute(text(sql), {"schemas": schemas})]
@@ -142,16 +141,16 @@ def read(connection: Connection, schemas: list[str]) -> Catalog:
         "function": {},
     }
     for r in rows(_TABLES):
-        if not is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["table"][f"{r['nspname']}.{r['relname']}"] = {"comment": r["comment"]}
     for r in rows(_COLUMNS):
-        if not is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["column"][f"{r['nspname']}.{r['relname']}.{r['attname']}"] = _column(r)
     for r in rows(_CONSTRAINTS):
-        if not is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["constraint"][f"{r['nspname']}.{r['relname']}.{r['conname']}"] = _constraint(r)
     for r in rows(_INDEXES):
-        if not is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             table = f"{r['nspname']}.{r['relname']}"
             catalog["index"][f"{r['nspname']}.{r['index']}"] = {
                 "table": table,
@@ -208,13 +207,14 @@ def _constraint(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def is_bookkeeping(schema: str, table: str) -> bool:
-    return any(table == name and s in (None, schema) for s, name in BOOKKEEPING_TABLES)
-
-
 def bookkeeping_owners(connection: Connection) -> dict[str, str]:
     """`'table public.alembic_version' -> owner`, for each bookkeeping object present."""
-    params = {"log_schema": LOG_SCHEMA, "log_table": LOG_TABLE, "version_table": VERSION_TABLE}
+    names = bookkeeping()
+    params = {
+        "log_schema": names.log_schema,
+        "log_table": names.log_table,
+        "version_table": names.qualified_version,
+    }
     result = connection.execute(text(_OWNERS), params)
     return {f"{kind} {name}": owner for kind, name, owner in result}
 
@@ -230,6 +230,6 @@ GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1
 
 def migrating_role(connection: Connection, schemas: list[str]) -> str | None:
     """The role the migrations ran as: the owner of (most of) the schemas' tables."""
-    params = {"schemas": schemas, "version_table": VERSION_TABLE}
+    params = {"schemas": schemas, "version_table": bookkeeping().qualified_version}
     row = connection.execute(text(_TABLE_OWNERS), params).first()
     return row.owner if row else None

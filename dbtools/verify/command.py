@@ -16,6 +16,7 @@ import schema
 from dbtools import devserver
 from dbtools.apply.checkout import require_known
 from dbtools.core import settings
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.chain import script_directory
 from dbtools.core.errors import UserError
 from dbtools.core.secrets import mask_secret, masked
@@ -81,7 +82,7 @@ def _compare_live(
         got = catalog.read(connection, names)
         owners = catalog.bookkeeping_owners(connection)
         role = catalog.migrating_role(connection, names) or owners.get(
-            f"table public.{catalog.VERSION_TABLE}"
+            f"table {bookkeeping().qualified_version}"
         )
         live.refuse_if_migrating(connection)
     return differences(want, got) + owner_differences(owners, role)

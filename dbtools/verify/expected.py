@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 import schema
+from dbtools.core import search_path
 from dbtools.core.errors import UserError
 from dbtools.core.options import RunOptions, store
 from dbtools.core.paths import alembic_config
@@ -103,7 +104,7 @@ def _build(
 
 @contextmanager
 def _connection(url: URL) -> Iterator[Connection]:
-    engine = schema.make_engine(url)
+    engine = schema.make_engine(url, connect_args=search_path.connect_args(url))
     try:
         with engine.connect() as connection:
             yield connection

@@ -15,8 +15,9 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
+from dbtools.core import search_path
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.errors import UserError
-from dbtools.verify.catalog import VERSION_TABLE
 
 APPLICATION_NAME = "schema-verify"
 
@@ -32,7 +33,7 @@ def reading(url: URL) -> Iterator[Connection]:
         url,
         isolation_level="REPEATABLE READ",
         connect_args={
-            "options": "-c default_transaction_read_only=on",
+            "options": search_path.libpq_options("-c default_transaction_read_only=on"),
             "application_name": APPLICATION_NAME,
         },
     )
@@ -65,8 +66,9 @@ def refuse_if_migrating(connection: Connection) -> None:
 
 def recorded_revisions(connection: Connection) -> tuple[str, ...]:
     """What the version table holds; empty (base) when there is none yet."""
-    exists = connection.execute(text("SELECT to_regclass(:t)"), {"t": VERSION_TABLE}).scalar()
+    version = bookkeeping().qualified_version  # schema-qualified: no search_path redirects it
+    exists = connection.execute(text("SELECT to_regclass(:t)"), {"t": version}).scalar()
     if exists is None:
         return ()
-    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY 1"))
+    rows = connection.execute(text(f"SELECT version_num FROM {version} ORDER BY 1"))
     return tuple(r[0] for r in rows)

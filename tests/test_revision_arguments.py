@@ -7,6 +7,8 @@ database is (`+N`, `-N`), relative to a revision (`<rev>+N`, `<rev>-N`), `head`,
 taken, so it fails at once even while another run holds the lock.
 """
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -16,6 +18,7 @@ from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import REVISIONS
 from tests.pg import versions
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import cli_env, error_line, run
 
 pytestmark = pytest.mark.skipif(len(REVISIONS) < 2, reason="needs a chain of two revisions")
@@ -90,3 +93,16 @@ def test_a_wrong_argument_is_refused_before_the_migration_lock(database_url: URL
     assert "Waiting for another migration run" not in done.stderr
     assert error_line(done.stderr).startswith("error: unknown revision 'nosuchrev'")
     assert versions(database_url) == [SECOND]
+
+
+def test_a_branch_label_names_its_revision_online_and_offline(tmp_path, database_url: URL):
+    repo = copy_repo(tmp_path)
+    labelled = uuid.uuid4().hex[:12]
+    path = write_revision(repo, labelled, REVISIONS[-1], "A labelled revision (test only).", "pass")
+    path.write_text(path.read_text().replace("branch_labels = None", "branch_labels = ('probe',)"))
+    done = run(repo, ["upgrade", "probe@head"], cli_env(database_url))
+    assert done.returncode == 0, done.stderr
+    assert versions(database_url) == [labelled]
+    offline = run(repo, ["sql", "--to", "probe@head"], cli_env("postgresql://nobody@127.0.0.1:9/x"))
+    assert offline.returncode == 0, offline.stderr
+    assert f"-> {labelled}" in offline.stdout

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from alembic.config import Config
 
 import schema
 from bench.chain import shipped_revisions, version_of
 from bench.common import Server, Settings, repo_copy, stats, write_revision
 from dbtools.core.errors import UserError
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
 
 STAND_IN = "bench_other"
@@ -155,10 +155,8 @@ def scenarios(copy: Path) -> list[Scenario]:
 
 def upgrade(root: Path, connection: Any, target: str) -> None:
     """Alembic `upgrade target` through env.py, on a connection we opened."""
-    cfg = Config(str(root / "alembic.ini"))
-    cfg.attributes["configure_logging"] = False
-    cfg.attributes["connection"] = connection
-    command.upgrade(cfg, target)
+    options = RunOptions(env={}, connection=connection, configure_logging=False)
+    command.upgrade(run_config(options, root / "alembic.ini"), target)
 
 
 def build_template(server: Server, scenario: Scenario, rows: int) -> str:

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from alembic import command
-from alembic.config import Config
 
 import schema
 from bench.chain import version_of
 from bench.common import Server, Settings, clean_env, repeat, stats
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
 from schema import testing
 
@@ -26,13 +26,11 @@ _counter = iter(range(1_000_000))
 
 def migrate_in_process(server: Server, database: str) -> None:
     """`alembic upgrade head` on a connection handed to env.py, as the migration tests do."""
-    cfg = Config(str(REPO_ROOT / "alembic.ini"))
-    cfg.attributes["configure_logging"] = False
     engine = schema.make_engine(server.url_for(database))
     try:
         with engine.connect() as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            options = RunOptions(env={}, connection=connection, configure_logging=False)
+            command.upgrade(run_config(options), "head")
     finally:
         engine.dispose()
 

@@ -1,17 +1,21 @@
 """The command line behind the Makefile: `python -m dbtools <command>`.
 
-A table of commands, each calling one job (apply, review, consume, the development
-server). What this module adds is the error contract: a failure a user can cause ends
-with one line on stderr, a non-zero exit status, and never a password. Settings are read
-once here and handed down. Nothing imports this module.
+One table of commands (`COMMANDS`): each entry names the command, its help, its
+arguments, whether it reads the revision files, and the job it runs. Jobs return data;
+the commands here print it. Jobs of review and verify are imported only when their
+command runs, so `make upgrade` loads no review or verify code. What this module adds is
+the error contract: a failure a user can cause ends with one line on stderr, a non-zero
+exit status, and never a password. Settings are read once here and handed down. Nothing
+imports this module.
 """
 
 import argparse
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import import_module
-from types import ModuleType
+from typing import Any
 
 from alembic import command
 
@@ -19,40 +23,152 @@ from dbtools import devserver
 from dbtools.apply import commands as apply
 from dbtools.apply.failures import InterruptedRun
 from dbtools.apply.preflight import check_revision_files
-from dbtools.core import settings
-from dbtools.core.errors import describe, fail
+from dbtools.core import search_path, settings
+from dbtools.core.errors import UserError, describe, fail
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
 
-Command = Callable[[settings.Env, argparse.Namespace], None]
+Run = Callable[[settings.Env, argparse.Namespace], None]
 
 
-def job(name: str) -> ModuleType:
+def job(name: str) -> Any:
     """A job's module (`review.check`, `verify.command`, ...), imported when a command
     needs it: `make upgrade`, the commonest run, never loads review or verify code."""
     return import_module(f"dbtools.{name}")
 
 
-def cmd_upgrade(env: settings.Env, args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class Argument:
+    """One argparse argument: its flags and `add_argument` keywords."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Run  # calls the job with the parsed arguments and prints what it returns
+    arguments: tuple[Argument, ...] = ()
+    reads_revisions: bool = False  # a broken revision file is named before it starts
+
+
+# --- what each command runs, and prints --------------------------------------------
+
+
+def upgrade(env: settings.Env, args: argparse.Namespace) -> None:
     if settings.is_true(env, "MIGRATION_VERIFY"):
         # A drifted database is refused before anything runs.
-        job("verify.command").gate(env)
+        outcome = verified(env, "Verifying {} before migrating ...")
+        if outcome.differences:
+            raise UserError(
+                f"the database has drifted from revision {outcome.revision} "
+                f"({len(outcome.differences)} difference(s) listed above); nothing was "
+                "applied: restore it with the SQL shown, then migrate again"
+            )
     apply.upgrade(env, args.rev)
 
 
-def cmd_sql(_env: settings.Env, args: argparse.Namespace) -> None:
+def verify(env: settings.Env, _args: argparse.Namespace) -> None:
+    """`make verify`: exit 0 when the database matches its revision, 1 with the list if not."""
+    outcome = verified(env, "Database: {}")
+    if outcome.differences:
+        raise UserError(
+            f"the database differs from revision {outcome.revision} in "
+            f"{len(outcome.differences)} place(s), listed above with the SQL that restores each"
+        )
+
+
+def verified(env: settings.Env, intro: str) -> Any:
+    """The verify job on the configured database, its outcome printed as asked."""
+    verifying, report, live = job("verify.command"), job("verify.report"), job("verify.live")
+    opts = verifying.options(env)
+    url = devserver.database_url(env)
+    print(intro.format(masked(url)), file=sys.stderr)
+    try:
+        outcome = verifying.verify(url, opts, env)
+    except live.MigrationRunning:
+        if opts.format == "json":
+            print(report.migration_running_json(masked(url)))
+        raise
+    print(report.as_json(outcome) if opts.format == "json" else report.as_text(outcome))
+    return outcome
+
+
+def audit(env: settings.Env, _args: argparse.Namespace) -> None:
+    """The migration log of the configured database: what ran, when, by whom, how long."""
+    url = devserver.database_url(env)
+    print(f"Database: {masked(url)}", file=sys.stderr)
+    print(apply.audit_report(url))
+
+
+def sql(env: settings.Env, args: argparse.Namespace) -> None:
     """The upgrade SQL from FROM (default: empty database) to TO; connects nowhere."""
-    target = args.to or "head"
-    span = f"{args.from_rev}:{target}" if args.from_rev else target
-    command.upgrade(alembic_config(), span, sql=True)
+    job("review.offline_sql").write_upgrade_sql(env, sys.stdout, args.from_rev, args.to)
 
 
-def cmd_db(env: settings.Env, _args: argparse.Namespace) -> None:
-    url = devserver.ensure_running(env)
-    print(f"Development server running: {masked(url)}")
+def revision(env: settings.Env, args: argparse.Namespace) -> None:
+    written = job("review.revision").write_revision(env, args.message, empty=args.empty)
+    print(f"wrote {written.path}")
+    show_generated(written.generated)
 
 
-def cmd_db_stop(_env: settings.Env, _args: argparse.Namespace) -> None:
+def generate(env: settings.Env, _args: argparse.Namespace) -> None:
+    show_generated(job("review.check").generate_artefacts(env))
+
+
+def show_generated(generated: Any) -> None:
+    for path in generated.written:
+        print(f"wrote {path}")
+    for path in generated.removed:
+        print(f"removed {path} (its revision no longer exists)")
+    if not generated.written and not generated.removed:
+        print("generated artefacts are up to date")
+
+
+def lint(_env: settings.Env, _args: argparse.Namespace) -> None:
+    """ruff (lint and format) on the Python, the import layers, Squawk on the rendered SQL."""
+    checking = job("review.check")
+    checking.report_lint_scope()
+    findings = checking.lint_findings()
+    for line in findings:
+        print(line)
+    if findings:
+        raise UserError(
+            f"lint found {len(findings)} problem(s), listed above; "
+            "docs/reviewing.md explains each SQL rule and its safe pattern"
+        )
+    print("lint passed: ruff, the import layers and squawk found nothing")
+
+
+def check(env: settings.Env, _args: argparse.Namespace) -> None:
+    """Every problem a reviewer should never have to find by hand, in one list."""
+    checking = job("review.check")
+    problems = checking.problems(env)
+    if problems:
+        print(f"make check found {len(problems)} problem(s):")
+        for line in problems:
+            print(f"  - {line}")
+        raise UserError(f"check failed with {len(problems)} problem(s), listed above")
+    print(
+        f"check passed: one head ({checking.single_head()}), models match the migrations, "
+        "generated artefacts are fresh, lint is clean"
+    )
+
+
+def release(_env: settings.Env, _args: argparse.Namespace) -> None:
+    """`make release`: mark every revision not yet listed in migrations/RELEASED."""
+    for revision in job("review.released").release():
+        print(f"released {revision}")
+    print("migrations/RELEASED lists every revision; commit it")
+
+
+def db(env: settings.Env, _args: argparse.Namespace) -> None:
+    print(f"Development server running: {masked(devserver.ensure_running(env))}")
+
+
+def db_stop(_env: settings.Env, _args: argparse.Namespace) -> None:
     if devserver.stop():
         print("Development server stopped; its data stays in .pgdata/")
     else:
@@ -66,91 +182,101 @@ def cmd_psql(env: settings.Env, _args: argparse.Namespace) -> None:
     shown = url.difference_update_query(["password"]).set(drivername="postgresql")
     libpq_url = shown._replace(password=None).render_as_string()
     child_env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
-    psql = devserver.bin_dir(devserver.postgres_version(env)) / "psql"
-    os.execve(psql, [str(psql), libpq_url], child_env)
+    child_env = search_path.child_env(child_env)  # the session's search_path, pinned
+    psql_bin = devserver.bin_dir(devserver.postgres_version(env)) / "psql"
+    os.execve(psql_bin, [str(psql_bin), libpq_url], child_env)
 
 
-COMMANDS: dict[str, tuple[Command, str]] = {
-    "upgrade": (cmd_upgrade, "apply migrations up to REV (default head)"),
-    "downgrade": (
-        lambda env, a: apply.downgrade(env, a.rev),
+REV = Argument(("rev",), {"nargs": "?", "default": ""})
+
+COMMANDS = (
+    Command("upgrade", "apply migrations up to REV (default head)", upgrade, (REV,), True),
+    Command(
+        "downgrade",
         "revert to REV (default one step back)",
+        lambda env, a: apply.downgrade(env, a.rev),
+        (REV,),
+        True,
     ),
-    "current": (lambda env, _a: apply.current(env), "the revision the database is at"),
-    "history": (lambda _env, _a: command.history(alembic_config()), "the chain of revisions"),
-    "heads": (lambda _env, _a: command.heads(alembic_config()), "the head revision(s)"),
-    "audit": (
-        lambda env, _a: apply.show_audit(env),
+    Command(
+        "current",
+        "the revision the database is at",
+        lambda env, _a: apply.current(env),
+        reads_revisions=True,
+    ),
+    Command(
+        "history",
+        "the chain of revisions",
+        lambda _env, _a: command.history(alembic_config()),
+        reads_revisions=True,
+    ),
+    Command(
+        "heads",
+        "the head revision(s)",
+        lambda _env, _a: command.heads(alembic_config()),
+        reads_revisions=True,
+    ),
+    Command(
+        "audit",
         "the migration log of the configured database",
+        audit,
     ),
-    "sql": (cmd_sql, "print upgrade SQL without connecting"),
-    "revision": (
-        lambda env, a: job("review.revision").write_revision(env, a.message, empty=a.empty),
+    Command(
+        "sql",
+        "print upgrade SQL without connecting",
+        sql,
+        (
+            Argument(("--from",), {"dest": "from_rev", "default": ""}),
+            Argument(("--to",), {"default": ""}),
+        ),
+        True,
+    ),
+    Command(
+        "revision",
         "autogenerate a revision from the models",
+        revision,
+        (
+            Argument(("-m", "--message"), {"default": ""}),
+            Argument(("--empty",), {"action": "store_true", "help": "no autogenerate"}),
+        ),
+        True,
     ),
-    "db": (cmd_db, "start the development server"),
-    "db-stop": (cmd_db_stop, "stop the development server"),
-    "psql": (cmd_psql, "open psql on the configured database"),
-    "generate": (
-        lambda _env, _a: job("review.check").generate(),
-        "rewrite every generated artefact",
-    ),
-    "lint": (
-        lambda _env, _a: job("review.check").lint_all(),
-        "ruff, import layers, and squawk on the rendered SQL",
-    ),
-    "check": (
-        lambda env, _a: job("review.check").check(env),
-        "drift, heads, stale artefacts and lint, in one list",
-    ),
-    "release": (
-        lambda _env, _a: job("review.released").cmd_release(),
-        "mark every revision as released in migrations/RELEASED",
-    ),
-    "verify": (
-        lambda env, _a: job("verify.command").cmd_verify(env),
+    Command("db", "start the development server", db),
+    Command("db-stop", "stop the development server", db_stop),
+    Command("psql", "open psql on the configured database", cmd_psql),
+    Command("generate", "rewrite every generated artefact", generate),
+    Command("lint", "ruff, import layers, and squawk on the rendered SQL", lint),
+    Command("check", "drift, heads, stale artefacts and lint, in one list", check),
+    Command("release", "mark every revision as released in migrations/RELEASED", release),
+    Command(
+        "verify",
         "compare the database with the schema of its revision",
+        verify,
+        reads_revisions=True,
     ),
-}
-
-# The commands that load migrations/versions: a broken file is named before they start.
-READS_REVISIONS = (
-    "upgrade",
-    "downgrade",
-    "current",
-    "history",
-    "heads",
-    "sql",
-    "revision",
-    "verify",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dbtools")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (func, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
-        p.set_defaults(func=func)
-        if name in ("upgrade", "downgrade"):
-            p.add_argument("rev", nargs="?", default="")
-        if name == "sql":
-            p.add_argument("--from", dest="from_rev", default="")
-            p.add_argument("--to", default="")
-        if name == "revision":
-            p.add_argument("-m", "--message", default="")
-            p.add_argument("--empty", action="store_true", help="no autogenerate")
+    for entry in COMMANDS:
+        p = sub.add_parser(entry.name, help=entry.help)
+        p.set_defaults(entry=entry)
+        for argument in entry.arguments:
+            p.add_argument(*argument.flags, **argument.options)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    entry: Command = args.entry
     env: settings.Env = dict(os.environ)  # until .env is read, the secret to mask is here
     try:
         env = settings.load()
-        if args.command in READS_REVISIONS:
+        if entry.reads_revisions:
             check_revision_files()
-        args.func(env, args)
+        entry.run(env, args)
     except BrokenPipeError:
         # The reader went away (`make -s sql | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -23,15 +23,13 @@ DEFAULT_VERSION = 18
 SUPPORTED_VERSIONS = (16, 18)
 
 
-def database_url(env: settings.Env | None = None) -> URL:
+def database_url(env: settings.Env) -> URL:
     """The database a command works on: DATABASE_URL, or else this development server."""
-    env = settings.load() if env is None else env
     return settings.configured_url(env) or ensure_running(env)
 
 
-def postgres_version(env: settings.Env | None = None) -> int:
+def postgres_version(env: settings.Env) -> int:
     """The major version to run: DEV_POSTGRES_VERSION, else 18."""
-    env = settings.load() if env is None else env
     raw = env.get("DEV_POSTGRES_VERSION", "").strip() or str(DEFAULT_VERSION)
     if not raw.isdigit() or int(raw) not in SUPPORTED_VERSIONS:
         raise UserError(f"DEV_POSTGRES_VERSION must be one of {SUPPORTED_VERSIONS}, got {raw!r}")
@@ -64,7 +62,7 @@ def start_server(data_dir: Path, version: int, *, keep_running: bool) -> URL:
     return make_url(server.get_uri(database="postgres", driver="psycopg2"))
 
 
-def ensure_running(env: settings.Env | None = None) -> URL:
+def ensure_running(env: settings.Env) -> URL:
     """The development server's URL, starting the server first if it is down."""
     return start_server(DATA_DIR, postgres_version(env), keep_running=True)
 
@@ -87,7 +85,7 @@ def stop(data_dir: Path = DATA_DIR) -> bool:
     """Stop the server on `data_dir`; its data stays. Returns whether it was running."""
     if not is_running(data_dir):
         return False
-    version = _pgserver().pgdata_version(data_dir) or postgres_version()
+    version = _pgserver().pgdata_version(data_dir) or DEFAULT_VERSION
     command = [str(bin_dir(version) / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
     subprocess.run(command, check=True, capture_output=True, user=_server_user())
     return True

@@ -9,7 +9,9 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools import devserver
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
+from dbtools.review.hooks import EVERYTHING
 from tests.pg import fresh_database, require_passwords, start_test_server, url_string
 
 # The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).
@@ -72,7 +74,14 @@ def alembic_engine(engine: Engine) -> Engine:
 
 @pytest.fixture
 def alembic_config() -> AlembicTestConfig:
-    return AlembicTestConfig(config_options={"file": str(REPO_ROOT / "alembic.ini")})
+    # Its tests compare with the models (autogenerate): the review hooks are handed in.
+    options = RunOptions(env={}, hooks=EVERYTHING)
+    return AlembicTestConfig(
+        config_options={
+            "file": str(REPO_ROOT / "alembic.ini"),
+            "alembic_config": run_config(options),
+        }
+    )
 
 
 # The template fixtures make their databases on the suite's own server.

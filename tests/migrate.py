@@ -5,7 +5,7 @@ from alembic import command
 from sqlalchemy.engine import URL
 
 import schema
-from dbtools.core.paths import alembic_config
+from dbtools.core.options import Request, RunOptions, run_config
 
 
 def migrate_to(url: URL, revision: str, *, down: bool = False) -> None:
@@ -13,9 +13,11 @@ def migrate_to(url: URL, revision: str, *, down: bool = False) -> None:
     engine = schema.make_engine(url)
     try:
         with engine.connect() as connection:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = connection
-            cfg.attributes["configure_logging"] = False
+            asked = Request("downgrade" if down else "upgrade", revision)
+            options = RunOptions(
+                env={}, connection=connection, configure_logging=False, request=asked
+            )
+            cfg = run_config(options)
             (command.downgrade if down else command.upgrade)(cfg, revision)
             connection.commit()
     finally:

@@ -8,6 +8,9 @@ exits non-zero naming the difference.
 import subprocess
 from pathlib import Path
 
+from dbtools.core.paths import REPO_ROOT
+from tests.chain import FIRST, HEAD
+from tests.pg import versions
 from tests.repo_copy import copy_repo
 from tests.runs import cli_env, run
 
@@ -53,3 +56,29 @@ def test_alembic_check_passes_on_a_clean_tree_and_names_drift(tmp_path, database
     drifted = alembic(repo, ["check"], env)
     assert drifted.returncode != 0
     assert "add_table" in drifted.stderr and "alembic_check_probe" in drifted.stderr
+
+
+def test_alembic_upgrade_and_offline_sql_work_with_nothing_handed_in(tmp_path, database_url):
+    env = cli_env(database_url)
+    done = alembic(REPO_ROOT, ["upgrade", "head"], env)
+    assert done.returncode == 0, done.stderr
+    assert versions(database_url) == [HEAD]
+    # Alembic's own --sql gets the same review shaping as `make sql`: timeouts per block.
+    offline = alembic(REPO_ROOT, ["upgrade", f"{FIRST}:head", "--sql"], env)
+    assert offline.returncode == 0, offline.stderr
+    assert "SET lock_timeout" in offline.stdout and f"'{HEAD}'" in offline.stdout
+
+
+def test_alembic_revision_autogenerate_writes_the_models_difference(tmp_path, database_url):
+    repo = copy_repo(tmp_path)
+    env = cli_env(database_url)
+    assert alembic(repo, ["upgrade", "head"], env).returncode == 0
+    (repo / "schema" / "alembic_check_probe.py").write_text(PROBE_MODEL)
+    with (repo / "schema" / "models.py").open("a") as models:
+        models.write("from schema.alembic_check_probe import AlembicCheckProbe  # noqa: F401\n")
+    done = alembic(repo, ["revision", "--autogenerate", "-m", "add the probe"], env)
+    assert done.returncode == 0, done.stderr
+    (written,) = (repo / "migrations" / "versions").glob("*add_the_probe.py")
+    assert (
+        "op.create_table(" in written.read_text() and "alembic_check_probe" in written.read_text()
+    )

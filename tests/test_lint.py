@@ -232,8 +232,9 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
         "ix_users_email_name is INVALID: DROP INDEX CONCURRENTLY it, then run again';\n"
         "    END IF;\nEND\n$$;\n\n"
         "BEGIN;\n\nSET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"
+        "SET search_path = public;\n"
     )
-    assert block + "\nUPDATE alembic_version SET version_num='c0cc0cc0cc01'" in sql
+    assert block + "\nUPDATE public.alembic_version SET version_num='c0cc0cc0cc01'" in sql
     assert block in GUIDE  # the guide shows what the tools print
     linted = make(root, "lint", clean_env())
     assert linted.returncode == 0, linted.stdout + linted.stderr

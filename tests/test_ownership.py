@@ -92,7 +92,7 @@ def test_foreign_bookkeeping_is_refused_before_anything_runs(roles, plant):
     assert result.returncode == 1
     line = error_line(result.stderr, PASSWORD)
     assert expected in line, line
-    assert "the run trusts only bookkeeping it owns; nothing was applied" in line
+    assert "the run trusts only bookkeeping and schemas it owns; nothing was applied" in line
     assert PASSWORD not in result.stdout
     assert state(engine) == before
     granted = column(

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools import devserver
 from dbtools.consume import snapshot
+from dbtools.core import settings
 from dbtools.core.catalog import differences
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review import generated
@@ -33,7 +34,7 @@ def psql_file(url: URL, path: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_generated_artefact_is_fresh(rendering_server: URL):
-    stale = generated.stale()
+    stale = generated.stale(settings.load())
     assert stale == [], (
         f"generated files differ from what the models and migrations give: "
         f"{', '.join(map(str, stale))}. Run `make generate` and commit the result"
@@ -42,9 +43,9 @@ def test_every_generated_artefact_is_fresh(rendering_server: URL):
 
 def test_the_snapshot_renders_the_same_text_twice(rendering_server: URL):
     snapshot._cache.clear()
-    first = snapshot.render()
+    first = snapshot.render(settings.load())
     snapshot._cache.clear()
-    assert snapshot.render() == first
+    assert snapshot.render(settings.load()) == first
     assert not (REPO_ROOT / "schema" / "schema.sql").exists()  # one copy, at the root
 
 
@@ -59,7 +60,7 @@ def test_rendering_passes_a_special_password_to_pg_dump(
     url = server_url.set(username=role, password=password, database=role)
     monkeypatch.setenv("DATABASE_URL", url_string(url))
     snapshot._cache.clear()
-    assert snapshot.render() == (REPO_ROOT / "schema.sql").read_text()
+    assert snapshot.render(settings.load()) == (REPO_ROOT / "schema.sql").read_text()
 
 
 def test_schema_sql_through_psql_equals_make_upgrade(server_url: URL):
@@ -112,7 +113,7 @@ def test_an_unreachable_server_is_one_line_without_the_password(monkeypatch: pyt
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cr%40t@127.0.0.1:9/db")
     snapshot._cache.clear()
     with pytest.raises(UserError) as raised:
-        snapshot.render()
+        snapshot.render(settings.load())
     message = str(raised.value)
     assert message.startswith("cannot build the database schema.sql is dumped from:")
     assert "\n" not in message and "s3cr" not in message

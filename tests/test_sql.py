@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from dbtools.core import settings
 from dbtools.core.catalog import differences
 from dbtools.core.chain import revisions, script_directory
 from dbtools.core.paths import REPO_ROOT
@@ -110,7 +111,7 @@ def test_committed_revision_sql_upgrades_and_downgrades_step_by_step(server_url)
 
 
 def test_generated_artefacts_are_committed_and_fresh(rendering_server):
-    assert generated.stale() == []
+    assert generated.stale(settings.load()) == []
     assert revision_sql.orphans() == []
     heads = script_directory().get_heads()
     assert (REPO_ROOT / "migrations" / "HEAD").read_text() == f"{heads[0]}\n"
@@ -131,7 +132,7 @@ def test_sql_runs_with_the_configured_timeouts_but_committed_sql_keeps_the_defau
     # A developer's settings never reach the committed files.
     monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "2s")
     monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "1min")
-    assert generated.stale() == []
+    assert generated.stale(settings.load()) == []
 
 
 def test_a_hand_written_revision_names_its_constraints_by_the_convention_on_every_route(

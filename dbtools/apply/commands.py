@@ -1,10 +1,10 @@
 """The apply job's commands: upgrade, downgrade, and what the database reports.
 
 Each is a thin wrapper over `alembic.command`, with the settings read once by the
-command line handed to `env.py` through the configuration's attributes.
+command line handed to `env.py` in the run's options (`dbtools.core.options`).
 """
 
-import sys
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,49 +12,61 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from dbtools.apply import audit, consent, failures
 from dbtools.apply.checkout import require_known
-from dbtools.apply.retry import with_lock_retries
-from dbtools.core import settings
+from dbtools.apply.failures import LockTimeoutError
+from dbtools.apply.progress import plan
+from dbtools.apply.retry import after_lock_timeout, retry_policy
+from dbtools.core import search_path, settings
 from dbtools.core.chain import script_directory
+from dbtools.core.options import Request, RunOptions, run_config
 from dbtools.core.paths import VERSIONS, alembic_config
-from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
 from schema.session import make_engine
 
 
-def configured(env: settings.Env) -> Config:
-    """Alembic's configuration for a run that applies revisions with these settings."""
-    cfg = alembic_config()
-    cfg.attributes["settings"] = env
-    cfg.attributes["apply_only"] = True  # env.py need not load the models
-    return cfg
+def configured(env: settings.Env, request: Request | None = None) -> Config:
+    """Alembic's configuration for a run that applies revisions with these settings
+    (no hooks: env.py need not load the models)."""
+    return run_config(RunOptions(env=env, request=request))
 
 
 def upgrade(env: settings.Env, rev: str) -> None:
     # Retrying after a lock timeout resumes from the last committed revision.
+    request = Request("upgrade", rev or "head")
+    retries, delay = retry_policy(env)
     with explained_revision_argument():
-        with_lock_retries(lambda: command.upgrade(configured(env), rev or "head"), env)
+        for attempt in itertools.count(1):
+            try:
+                command.upgrade(configured(env, request), request.revision)
+                return
+            except LockTimeoutError as exc:
+                delay = after_lock_timeout(exc, attempt, retries, delay)
 
 
 def downgrade(env: settings.Env, rev: str) -> None:
-    target = rev or "-1"
+    request = Request("downgrade", rev or "-1")
     with explained_revision_argument():
         if not consent.given(env):
-            require_consent(env, target)
-        command.downgrade(configured(env), target)
+            require_consent(env, request)
+        command.downgrade(configured(env, request), request.revision)
 
 
-def require_consent(env: settings.Env, target: str) -> None:
-    """Refuse a downgrade to `target` that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
-    engine = make_engine(database_url(env), poolclass=NullPool)
+def require_consent(env: settings.Env, request: Request) -> None:
+    """Refuse a downgrade that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
+    url = database_url(env)
+    engine = make_engine(url, poolclass=NullPool, connect_args=search_path.connect_args(url))
     try:
         with engine.connect() as connection:
             heads = MigrationContext.configure(connection).get_current_heads()
-            require_known(heads, script_directory())
-            consent.check_downgrade(connection, alembic_config().config_file_name, target)
+            script = script_directory()
+            require_known(heads, script)
+            plan(script, request, tuple(heads))  # a wrong REV is refused in the user's terms
+            config_file = alembic_config().config_file_name
+            consent.check_downgrade(connection, config_file, request.revision)
     finally:
         engine.dispose()
 
@@ -63,14 +75,12 @@ def current(env: settings.Env) -> None:
     command.current(configured(env))
 
 
-def show_audit(env: settings.Env) -> None:
-    """The migration log of the configured database: what ran, when, by whom, how long."""
-    url = database_url(env)
-    print(f"Database: {masked(url)}", file=sys.stderr)
-    engine = make_engine(url)
+def audit_report(url: URL) -> str:
+    """The migration log of the database at `url`: what ran, when, by whom, how long."""
+    engine = make_engine(url, connect_args=search_path.connect_args(url))
     try:
         with engine.connect() as connection:
-            print(audit.report(connection, VERSIONS))
+            return audit.report(connection, VERSIONS)
     finally:
         engine.dispose()
 

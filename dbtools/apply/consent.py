@@ -12,14 +12,16 @@ nothing (empty tables, all-NULL columns) needs no consent; offline SQL is never 
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.errors import UserError
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.settings import is_true
 
 CONSENT_VAR = "ALLOW_DATA_LOSS"
@@ -31,7 +33,6 @@ _ALTER_TABLE = re.compile(rf"^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_QUALIFIED}
 # `ALTER COLUMN x DROP DEFAULT` / `DROP NOT NULL` from reading as a dropped column.
 _DROP_COLUMN = re.compile(rf"\bDROP COLUMN (?:IF EXISTS )?({_NAME})", re.I)
 _DROP_TYPE = re.compile(rf"^DROP TYPE (?:IF EXISTS )?({_QUALIFIED})", re.I)
-_BOOKKEEPING = {"alembic_version"}
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def given(env: dict[str, str]) -> bool:
 def downgrade_sql(config_file: str, current: str, target: str) -> str:
     """The SQL `alembic downgrade current:target --sql` writes; connects nowhere."""
     buffer = io.StringIO()
-    cfg = Config(config_file, output_buffer=buffer)
-    cfg.attributes["configure_logging"] = False
+    cfg = run_config(
+        RunOptions(env={}, configure_logging=False), Path(config_file), output_buffer=buffer
+    )
     command.downgrade(cfg, f"{current}:{target}", sql=True)
     return buffer.getvalue()
 
@@ -77,7 +79,14 @@ def dropped(sql: str) -> list[tuple[str, str, str | None]]:
         elif match := _ALTER_TABLE.match(statement):
             for column in _DROP_COLUMN.findall(match.group(2)):
                 found.append(("column", match.group(1), column))
-    return [f for f in found if _unquote(f[1].split(".")[-1]) not in _BOOKKEEPING]
+    names = bookkeeping()
+    return [f for f in found if not names.is_bookkeeping(f[0], *_split(f[1]))]
+
+
+def _split(qualified: str) -> tuple[str, str | None]:
+    """`schema.table` (or `table`) as (table, schema), unquoted."""
+    schema, _, table = qualified.rpartition(".")
+    return _unquote(table), _unquote(schema) if schema else None
 
 
 def _unquote(name: str) -> str:

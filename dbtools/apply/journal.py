@@ -13,11 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 
-from dbtools.core.bookkeeping import QUALIFIED_LOG
+from dbtools.core.bookkeeping import Bookkeeping
 
 # Reads, session settings and bookkeeping change no schema and no data of the revision.
 _NOT_A_CHANGE = ("SELECT", "SET ", "SHOW", "RESET")
-_BOOKKEEPING = ("alembic_version", QUALIFIED_LOG)
 _SHOWN_CHARS = 100
 
 
@@ -29,7 +28,8 @@ class Journal:
     its work, and is left out.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bookkeeping: Bookkeeping) -> None:
+        self._bookkeeping = bookkeeping.tables  # its writes are no change of the revision's
         self._connection: Connection | None = None
         self.new_step()
 
@@ -75,7 +75,7 @@ class Journal:
 
     def _executed(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         outside, self._running = self._running, None
-        if self._failed_outside is not None or not is_change(statement):
+        if self._failed_outside is not None or not is_change(statement, self._bookkeeping):
             return
         (self.committed if outside else self._pending).append(shorten(statement))
 
@@ -87,11 +87,11 @@ class Journal:
         self._pending = []
 
 
-def is_change(statement: str) -> bool:
+def is_change(statement: str, bookkeeping: tuple[str, ...]) -> bool:
     flat = statement.lstrip().upper()
     if flat.startswith(_NOT_A_CHANGE):
         return False
-    return not any(name in statement for name in _BOOKKEEPING)
+    return not any(name in statement for name in bookkeeping)
 
 
 def shorten(statement: str) -> str:

@@ -1,21 +1,32 @@
-"""Which revision a run is on, from Alembic's public hooks only.
+"""The plan of a run, from what was asked, and which step of it is running.
 
-Alembic tells `on_version_apply` about a revision once it has run (inside its
-transaction), but nobody about the revision it is starting. The chain in this
-repository is linear, so the revision that is running follows from where the database
-was, the direction of the run, and the revisions already reported: the next one up on
-an upgrade, the current one on a downgrade.
+The plan comes from the command: `upgrade` or `downgrade` and its revision argument as
+typed (`Request`), resolved by Alembic's own `ScriptDirectory.iterate_revisions` exactly
+as `alembic.command.upgrade` / `downgrade` resolve it, so every argument Alembic accepts
+(`head`, `heads`, `base`, `+N`, `-N`, `<rev>+N`, `<rev>-N`, unique prefixes, branch labels)
+means the same here. Nothing parses the argument. Alembic then reports each finished step
+to `on_version_apply` (its `MigrationInfo`); the step after the last one reported is the
+one running.
 """
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import Script
-from alembic.script.revision import RevisionError
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import (
+    MultipleHeads,
+    RangeNotAncestorError,
+    ResolutionError,
+    RevisionError,
+)
 
-from dbtools.core.chain import revisions
+from dbtools.core.chain import several_heads
+from dbtools.core.errors import UserError
+from dbtools.core.options import Request
+
+_RELATIVE = re.compile(r"Relative revision ([+-])(\d+) didn't produce")
 
 
 @dataclass(frozen=True)
@@ -39,54 +50,82 @@ class Step:
         return self.script.revision
 
 
-class Progress:
-    """Where a run is: the position in the chain, and since when the current step runs."""
+def plan(script: ScriptDirectory, request: Request, heads: tuple[str, ...]) -> list[Step]:
+    """The steps Alembic runs for `request` on a database at `heads`, in order.
 
-    def __init__(self, environment: EnvironmentContext, start: tuple[str, ...]) -> None:
-        self.chain = revisions(environment.script)
-        self.ids = [s.revision for s in self.chain]
-        self.position: str | None = start[0] if len(start) == 1 else None
-        self.upgrade = self._direction(environment)
+    The same calls as Alembic's `ScriptDirectory._upgrade_revs` / `_downgrade_revs`,
+    through the public `iterate_revisions`. An argument Alembic would refuse is a
+    `UserError` in the user's terms.
+    """
+    upgrade = request.command == "upgrade"
+    try:
+        if upgrade:
+            found = script.iterate_revisions(request.revision, heads, implicit_base=True)
+            scripts = list(reversed(list(found)))
+        else:
+            found = script.iterate_revisions(heads, request.revision, select_for_downgrade=True)
+            scripts = list(found)
+    except RevisionError as exc:
+        raise refused(exc, request, heads) from None
+    return [Step(s, upgrade) for s in scripts]
+
+
+def refused(exc: RevisionError, request: Request, heads: tuple[str, ...]) -> UserError:
+    """Alembic's complaint about the revision argument, as one line; nothing was run."""
+    rev = request.revision
+    at = ", ".join(heads) or "base (no revision)"
+    if isinstance(exc, MultipleHeads):
+        return UserError(f"{several_heads(list(exc.heads))}; nothing was applied")
+    if isinstance(exc, ResolutionError):
+        return UserError(
+            f"unknown revision {rev!r}: REV takes a revision id (or a unique prefix), "
+            "head, base, or a relative step such as -1; make history lists the revisions"
+        )
+    if isinstance(exc, RangeNotAncestorError):
+        return UserError(
+            f"cannot {request.command} to {rev!r} from {at}: it is not "
+            f"{'above' if request.command == 'upgrade' else 'below'} where the database is "
+            f"(make current shows where it is); nothing was run"
+        )
+    relative = _RELATIVE.search(str(exc))  # a relative step past either end of the chain
+    if relative and (relative[1] == "-") == (request.command == "downgrade"):
+        steps = relative[2]
+        if request.command == "downgrade":
+            return UserError(
+                f"cannot downgrade {steps} step(s): that goes below base (make current shows "
+                "where the database is); make downgrade REV=base reverts everything"
+            )
+        return UserError(
+            f"cannot upgrade {steps} step(s) from {at}: fewer revisions than that are above "
+            "it (make history lists them); make upgrade applies all of them; nothing was run"
+        )
+    return UserError(f"cannot {request.command} to {rev!r} from {at}: {exc}; nothing was run")
+
+
+class Progress:
+    """Where a run is in its plan, and since when the current step runs."""
+
+    def __init__(self, steps: list[Step] | None) -> None:
+        self.steps = steps  # None: nobody said what was asked (a caller without a Request)
+        self.done = 0
         self.started = time.monotonic()
 
     def advanced(self, info: Any) -> int:
-        """Alembic finished a step (`MigrationInfo`); its duration in milliseconds."""
-        up, downs = info.up_revision_id, info.down_revision_ids
-        self.position = up if info.is_upgrade else (downs[0] if downs else None)
+        """Alembic finished a step (its `MigrationInfo`); its duration in milliseconds."""
+        if self.steps is not None:
+            finished = info.up_revision_id  # the revision applied, or reverted
+            ids = [step.script.revision for step in self.steps]
+            self.done = ids.index(finished) + 1 if finished in ids else self.done + 1
         elapsed_ms = round((time.monotonic() - self.started) * 1000)
         self.started = time.monotonic()
         return elapsed_ms
 
     def running(self) -> Step | None:
-        """The step under way now; None when there is none to run or it cannot be told."""
-        index = self.ids.index(self.position) if self.position in self.ids else -1
-        if self.upgrade is None:
+        """The step under way now; None when none is left or the plan is not known."""
+        if self.steps is None or self.done >= len(self.steps):
             return None
-        if self.upgrade:
-            following = index + 1
-            return Step(self.chain[following], True) if following < len(self.chain) else None
-        return Step(self.chain[index], False) if index >= 0 else None
+        return self.steps[self.done]
 
-    def _direction(self, environment: EnvironmentContext) -> bool | None:
-        """Whether the run goes up (True) or down (False), from the destination argument
-        and the start position; None when it is already at the destination."""
-        try:
-            destination = environment.get_revision_argument()
-        except (KeyError, RevisionError):
-            return True  # a caller that names no destination (pytest-alembic) goes up
-        if isinstance(destination, tuple | list):
-            destination = destination[0] if len(destination) == 1 else "heads"
-        if destination is None:  # base
-            return None if self.position is None else False
-        destination = str(destination)
-        if destination[:1] in "+-" or destination in ("head", "heads"):
-            return destination[:1] != "-"
-        try:
-            target = environment.script.get_revision(destination)
-        except RevisionError:
-            return True
-        if target is None or target.revision not in self.ids:
-            return True
-        here = self.ids.index(self.position) if self.position in self.ids else -1
-        there = self.ids.index(target.revision)
-        return None if there == here else there > here
+    def has_work(self) -> bool | None:
+        """Whether the run will apply anything (None: not known)."""
+        return None if self.steps is None else bool(self.steps)

@@ -7,7 +7,6 @@ Off by default (MIGRATION_LOCK_RETRIES=0): a pipeline that should not wait says 
 
 import logging
 import time
-from collections.abc import Callable
 
 from dbtools.apply.failures import LockTimeoutError
 from dbtools.core import durations, settings
@@ -28,18 +27,15 @@ def retry_policy(env: settings.Env) -> tuple[int, float]:
     return int(raw_retries), durations.parse("MIGRATION_LOCK_RETRY_DELAY", raw_delay)
 
 
-def with_lock_retries(run: Callable[[], None], env: settings.Env) -> None:
-    """Call `run`; on a lock timeout, call it again up to N times, doubling the pause."""
-    retries, delay = retry_policy(env)
-    for attempt in range(1, retries + 2):
-        try:
-            run()
-            return
-        except LockTimeoutError as exc:
-            if attempt > retries:
-                if retries:
-                    raise LockTimeoutError(f"{exc} (gave up after {retries} retries)") from exc
-                raise
-            log.warning("Lock timeout; retry %d of %d in %.1fs: %s", attempt, retries, delay, exc)
-            time.sleep(delay)
-            delay *= 2
+def after_lock_timeout(exc: LockTimeoutError, attempt: int, retries: int, delay: float) -> float:
+    """The `attempt`-th run (1-based) gave up on a lock: raise when the retries are spent,
+    else say so, pause `delay` seconds and return the next, doubled pause.
+
+    The caller loops (`dbtools/apply/commands.py`): run, and on a lock timeout ask here."""
+    if attempt > retries:
+        if retries:
+            raise LockTimeoutError(f"{exc} (gave up after {retries} retries)") from exc
+        raise exc
+    log.warning("Lock timeout; retry %d of %d in %.1fs: %s", attempt, retries, delay, exc)
+    time.sleep(delay)
+    return delay * 2

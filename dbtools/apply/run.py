@@ -23,8 +23,10 @@ from dbtools.apply import audit, failures, interrupt, ownership
 from dbtools.apply.checkout import require_known
 from dbtools.apply.journal import Journal, summarise
 from dbtools.apply.lock import migration_lock
-from dbtools.apply.progress import Progress
-from dbtools.core import settings
+from dbtools.apply.progress import Progress, Step, plan
+from dbtools.core import search_path, settings
+from dbtools.core.bookkeeping import Bookkeeping
+from dbtools.core.options import RunOptions
 from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
 from schema.session import make_engine
@@ -38,7 +40,9 @@ def connected(env: settings.Env) -> Iterator[Connection]:
     url = database_url(env)
     log.info("Database: %s", masked(url))
     engine = make_engine(
-        url, poolclass=NullPool, connect_args={"application_name": "schema-migrations"}
+        url,
+        poolclass=NullPool,
+        connect_args={"application_name": "schema-migrations", **search_path.connect_args(url)},
     )
     try:
         with engine.connect() as connection, interrupt.interruptible():
@@ -50,12 +54,14 @@ def connected(env: settings.Env) -> Iterator[Connection]:
 class MigrationRun:
     """One online run on `connection`: Alembic's callback, and the guard around the run."""
 
-    def __init__(self, connection: Connection, env: settings.Env) -> None:
+    def __init__(self, connection: Connection, options: RunOptions, names: Bookkeeping) -> None:
         self.connection = connection
-        self.env = env
-        self.timeouts = settings.timeouts(env)
+        self.names = names  # the version table and the log
+        self.env = options.env
+        self.request = options.request
+        self.timeouts = settings.timeouts(options.env)
         self.progress: Progress | None = None
-        self.journal = Journal()  # what the running step has committed so far
+        self.journal = Journal(names)  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
         self.log_ready = False  # the migration log exists (looked up once per run)
 
@@ -84,16 +90,21 @@ class MigrationRun:
         # never commit it. (Asked before the first query, which begins a transaction.)
         owned = not self.connection.in_transaction()
         migration_context = environment.get_context()
-        require_known(migration_context.get_current_heads(), environment.script)
+        heads = tuple(migration_context.get_current_heads())
+        require_known(heads, environment.script)
         if migration_context.opts.get("dont_mutate"):
             yield  # `current` only reads: no lock to wait for, no bookkeeping written
             return
+        self._plan(environment.script, heads)  # a wrong REV is refused before the lock
+        if owned:
+            self.connection.commit()  # reading the version table began a transaction
         with migration_lock(self.connection, commit=owned):
             start = self._prepare(migration_context)
             if owned:
                 self.connection.commit()
-            self.progress = Progress(environment, start)
-            if self.foreign and self.progress.running() is not None:
+            # Another run may have moved the database while this one waited for the lock.
+            self.progress = Progress(self._plan(environment.script, start))
+            if self.foreign and self.progress.has_work():
                 raise ownership.refusal(self.foreign)
             self.journal.attach(self.connection)
             try:
@@ -106,17 +117,25 @@ class MigrationRun:
             finally:
                 self.journal.detach()  # a handed-in connection lives on
 
+    def _plan(self, script: Any, heads: tuple[str, ...]) -> list[Step] | None:
+        """The steps of what was asked, from `heads`; None when nobody said what."""
+        return plan(script, self.request, heads) if self.request is not None else None
+
     def _prepare(self, migration_context: Any) -> tuple[str, ...]:
         """Before the first revision, reading only (a run with nothing to do needs no more
         than CONNECT and SELECT): the session's timeouts and dead-client check; who owns
         the bookkeeping; the migration log checked against the revision files, if the log
         can be trusted. Returns where the database is."""
+        # Pinned at connect already, unless the connection was handed in: pin it here.
+        self.connection.exec_driver_sql(search_path.set_sql())
         for statement in self.timeouts.sql():
             self.connection.exec_driver_sql(statement)
         self.connection.execute(
             text(interrupt.CHECK_INTERVAL_SQL), {"interval": interrupt.CHECK_INTERVAL}
         )
-        self.foreign = ownership.foreign_objects(self.connection, migration_context.version_table)
+        self.foreign = ownership.foreign_objects(
+            self.connection, self.names, search_path.MODEL_SCHEMAS
+        )
         heads = migration_context.get_current_heads()
         if heads and not self.foreign:
             applied = migration_context.script.iterate_revisions(heads, "base")

@@ -21,11 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dbtools import devserver
 from dbtools.consume.revision_module import revision_chain
-from dbtools.core.bookkeeping import LOG_SCHEMA
+from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 from dbtools.core.errors import UserError, describe
-from dbtools.core.paths import alembic_config
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.scratch import scratch_database
 from dbtools.core.secrets import mask_secret
+from dbtools.core.settings import Env
 
 PATH = "schema.sql"  # at the root; the wheel packages this one file into `schema`
 
@@ -42,10 +43,11 @@ _DROPPED = re.compile(
 _cache: dict[tuple[str, ...], str] = {}
 
 
-def render() -> str:
-    """The snapshot's text; computed once per process for a given chain and server."""
+def render(env: Env) -> str:
+    """The snapshot's text, dumped on the server `env` names; computed once per process
+    for a given chain and server."""
     chain = tuple(rev for rev, _ in revision_chain())
-    server = devserver.database_url()
+    server = devserver.database_url(env)
     key = (*chain, server.render_as_string(hide_password=True))
     if key not in _cache:
         try:
@@ -61,9 +63,8 @@ def render() -> str:
 def dump_at_head(server_url: URL) -> str:
     """pg_dump --schema-only of a scratch database migrated to head on `server_url`."""
     with scratch_database(server_url) as connection:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        cfg.attributes["configure_logging"] = False  # generating is quiet
+        # Generating is quiet, and depends on the repository alone.
+        cfg = run_config(RunOptions(env={}, connection=connection, configure_logging=False))
         command.upgrade(cfg, "head")
         connection.commit()
         return pg_dump(connection.engine.url)
@@ -103,6 +104,6 @@ def normalise(dump: str, *, head: str) -> str:
     )
     stamp = (
         "-- The Alembic version row, so the loaded database reads as migrated to head.\n"
-        f"INSERT INTO public.alembic_version (version_num) VALUES ('{head}');\n"
+        f"INSERT INTO {bookkeeping().qualified_version} (version_num) VALUES ('{head}');\n"
     )
     return f"{header}\n{text}\n\n{stamp}"

@@ -19,10 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from dbtools.core.bookkeeping import LOG_SCHEMA, LOG_TABLE, VERSION_TABLE
+from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 
-# (schema or None for "any verified schema", name) of every bookkeeping table.
-BOOKKEEPING_TABLES = ((None, VERSION_TABLE), (LOG_SCHEMA, LOG_TABLE))
 
 # kind -> qualified name -> attributes
 Catalog = dict[str, dict[str, dict[str, Any]]]
@@ -336,22 +334,23 @@ def read(connection: Connection, schemas: list[str], role: str | None = None) ->
         found = connection.execute(text(sql), {"schemas": schemas})
         return [_as_role(dict(r._mapping), role) for r in found]
 
+    names = bookkeeping()
     catalog: Catalog = {kind: {} for kind in KINDS}
     for r in rows(_SCHEMAS):
         catalog["schema"][r["nspname"]] = _pick(r, "owner", "comment", "privileges")
     for r in rows(_EXTENSIONS):
         catalog["extension"][r["extname"]] = {"schema": r["schema"]}
     for r in rows(_TABLES):
-        if not _is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["table"][f"{r['nspname']}.{r['relname']}"] = _table(r)
     for r in rows(_COLUMNS):
-        if not _is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["column"][f"{r['nspname']}.{r['relname']}.{r['attname']}"] = _column(r)
     for r in rows(_CONSTRAINTS):
-        if not _is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["constraint"][f"{r['nspname']}.{r['relname']}.{r['conname']}"] = _constraint(r)
     for r in rows(_INDEXES):
-        if not _is_bookkeeping(r["nspname"], r["relname"]):
+        if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["index"][f"{r['nspname']}.{r['index']}"] = {
                 "table": f"{r['nspname']}.{r['relname']}",
                 **_pick(r, "definition", "valid", "clustered", "comment"),
@@ -522,13 +521,14 @@ WHERE c.relkind IN ('r', 'p') AND (
 """
 
 
-def _is_bookkeeping(schema: str, table: str) -> bool:
-    return any(table == name and s in (None, schema) for s, name in BOOKKEEPING_TABLES)
-
-
 def bookkeeping_owners(connection: Connection) -> dict[str, str]:
     """`'table public.alembic_version' -> owner`, for each bookkeeping object present."""
-    params = {"log_schema": LOG_SCHEMA, "log_table": LOG_TABLE, "version_table": VERSION_TABLE}
+    names = bookkeeping()
+    params = {
+        "log_schema": names.log_schema,
+        "log_table": names.log_table,
+        "version_table": names.qualified_version,
+    }
     result = connection.execute(text(_OWNERS), params)
     return {f"{kind} {name}": owner for kind, name, owner in result}
 
@@ -544,7 +544,7 @@ GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1
 
 def migrating_role(connection: Connection, schemas: list[str]) -> str | None:
     """The role the migrations ran as: the owner of (most of) the schemas' tables."""
-    params = {"schemas": schemas, "version_table": VERSION_TABLE}
+    params = {"schemas": schemas, "version_table": bookkeeping().qualified_version}
     row = connection.execute(text(_TABLE_OWNERS), params).first()
     return row.owner if row else None
 

@@ -73,13 +73,12 @@ def is_ci(env: Env) -> bool:
     return is_true(env, "CI")
 
 
-def configured_url(env: Env | None = None) -> URL | None:
+def configured_url(env: Env) -> URL | None:
     """The URL named by DATABASE_URL, normalised to psycopg2; None when it is unset.
 
     Raises `UserError` for a URL of another database, or when a pipeline (CI=true)
     names none.
     """
-    env = load() if env is None else env
     raw = env.get("DATABASE_URL", "").strip()
     if not raw:
         if is_ci(env):
@@ -109,8 +108,7 @@ class Timeouts:
         ]
 
 
-def timeouts(env: Env | None = None) -> Timeouts:
-    env = load() if env is None else env
+def timeouts(env: Env) -> Timeouts:
     lock = env.get("MIGRATION_LOCK_TIMEOUT", "").strip() or DEFAULT_LOCK_TIMEOUT
     statement = env.get("MIGRATION_STATEMENT_TIMEOUT", "").strip() or DEFAULT_STATEMENT_TIMEOUT
     concurrent = (

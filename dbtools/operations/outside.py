@@ -22,11 +22,7 @@ from typing import Any
 from alembic.operations import Operations
 from sqlalchemy import text
 
-from dbtools.core import settings
-
-# config.attributes key: env.py sets it for every online run (True when the connection
-# was handed in inside a transaction the caller owns).
-INSIDE_CALLER_TRANSACTION = "inside_caller_transaction"
+from dbtools.core import options, settings
 
 
 @dataclass(frozen=True)
@@ -39,17 +35,16 @@ class Outside:
 
 def timeouts_of(context: Any) -> settings.Timeouts:
     """The timeouts of this run: those env.py was handed (committed renderings use the
-    defaults), else the settings."""
-    attributes = context.config.attributes if context.config is not None else {}
-    return attributes.get("timeouts") or settings.timeouts(
-        attributes.get("settings") or settings.load()
-    )
+    defaults), else the settings' (the defaults for a context no env.py configured)."""
+    handed = options.handed(context.config)
+    if handed is None:
+        return settings.timeouts({})
+    return handed.timeouts or settings.timeouts(handed.env)
 
 
 def caller_owns_transaction(context: Any) -> bool:
-    if context.as_sql or context.config is None:
-        return False
-    return bool(context.config.attributes.get(INSIDE_CALLER_TRANSACTION))
+    handed = options.handed(context.config)
+    return not context.as_sql and handed is not None and handed.inside_caller_transaction
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import alembic_postgresql_enum
 
 import schema
-from dbtools.core.bookkeeping import is_bookkeeping
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.review import enum_values  # noqa: F401  (renders added values with a position)
 
 
@@ -39,6 +39,8 @@ def compare_options() -> dict[str, Any]:
     }
 
 
-def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:
-    """Autogenerate ignores the migration log: it belongs to env.py, not to the models."""
-    return not (type_ in ("schema", "table") and is_bookkeeping(name))
+def skip_bookkeeping(name: str | None, type_: str, parents: Any) -> bool:
+    """Autogenerate ignores the bookkeeping: it belongs to env.py, not to the models."""
+    if type_ not in ("schema", "table"):
+        return True
+    return not bookkeeping().is_bookkeeping(type_, name, parents.get("schema_name"))

@@ -8,6 +8,7 @@ generated artefacts, linter findings.
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.util import CommandError
@@ -26,23 +27,26 @@ from dbtools.review.fingerprints import Fingerprints
 GENERATE_HINT = "run `make generate`"
 
 
-def generate() -> None:
+@dataclass(frozen=True)
+class Generated:
+    """What `make generate` changed (paths relative to the repository root)."""
+
+    written: list[Path]
+    removed: list[Path]  # rendered SQL of revisions that no longer exist
+
+
+def generate_artefacts(env: Env) -> Generated:
     """Rewrite every generated artefact; delete rendered SQL of revisions that are gone;
     record what each SQL file was rendered from (and whether Squawk finds it clean)."""
     before = Fingerprints.now()
     report_scope(before)
-    written = generated.generate()
+    written = generated.generate(env)
     removed = revision_sql.orphans()
     for path in removed:
         (REPO_ROOT / path).unlink()
     if record_fingerprints(before):
         written.append(fingerprints.MANIFEST)
-    for path in written:
-        print(f"wrote {path}")
-    for path in removed:
-        print(f"removed {path} (its revision no longer exists)")
-    if not written and not removed:
-        print("generated artefacts are up to date")
+    return Generated(written, removed)
 
 
 def record_fingerprints(before: Fingerprints) -> bool:
@@ -70,47 +74,33 @@ def report_scope(known: Fingerprints, *, upgrades_only: bool = False) -> None:
     )
 
 
-def lint_all() -> None:
-    """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
+def report_lint_scope() -> None:
+    """`make lint`'s line: it renders and lints the upgrades alone."""
     report_scope(Fingerprints.now(), upgrades_only=True)
-    findings = lint_findings()
-    for line in findings:
-        print(line)
-    if findings:
-        raise UserError(
-            f"lint found {len(findings)} problem(s), listed above; "
-            "docs/reviewing.md explains each SQL rule and its safe pattern"
-        )
-    print("lint passed: ruff, the import layers and squawk found nothing")
 
 
-def check(env: Env) -> None:
+def problems(env: Env) -> list[str]:
     """Every problem a reviewer should never have to find by hand, in one list."""
     report_scope(Fingerprints.now())
     sections: list[tuple[str, Callable[[], list[str]]]] = [
         ("heads", head_problems),
         ("released", released.problems),
         ("docstring", unwritten_docstrings),
-        ("stale", stale_problems),
+        ("stale", lambda: stale_problems(env)),
         ("drift", lambda: drift_problems(env)),
         ("lint", lint_findings),
     ]
-    problems = [f"{name}: {line}" for name, find in sections for line in find()]
+    found = [f"{name}: {line}" for name, find in sections for line in find()]
     if markers := conflicts.conflicted():
-        problems = [
+        found = [
             f"conflict: {conflicts.advice(markers)}",
-            *conflicts.without_conflicted(problems, markers),
+            *conflicts.without_conflicted(found, markers),
         ]
-    if problems:
-        print(f"make check found {len(problems)} problem(s):")
-        for line in problems:
-            print(f"  - {line}")
-        raise UserError(f"check failed with {len(problems)} problem(s), listed above")
-    heads = script_directory().get_heads()
-    print(
-        f"check passed: one head ({heads[0]}), models match the migrations, "
-        "generated artefacts are fresh, lint is clean"
-    )
+    return found
+
+
+def single_head() -> str:
+    return script_directory().get_heads()[0]
 
 
 def lint_findings() -> list[str]:
@@ -128,12 +118,12 @@ def head_problems() -> list[str]:
     return [several_heads(heads)] if len(heads) > 1 else []
 
 
-def stale_problems() -> list[str]:
+def stale_problems(env: Env) -> list[str]:
     lines = []
     # Each artefact on its own, so one that cannot be rendered (two heads, no server)
     # does not hide the others; artefacts failing for the same reason share a line.
     unrenderable: dict[str, list[str]] = {}
-    for artefact in generated.artefacts():
+    for artefact in generated.artefacts(env):
         try:
             if artefact.is_stale():
                 lines.append(f"{artefact.path} is stale: {GENERATE_HINT}")

@@ -19,7 +19,7 @@ MARKERS = ("<<<<<<< ", ">>>>>>> ")
 def conflicted() -> list[Path]:
     """Generated files (relative to the repository root) holding conflict markers."""
     try:
-        paths = {artefact.path for artefact in generated.artefacts()}
+        paths = set(generated.paths())
     except Exception:  # the revisions themselves do not load: look at the files alone
         paths = set()
     paths |= {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / SQL_DIR).glob("*.sql")}

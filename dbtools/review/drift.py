@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.types import TypeEngine
 
-from dbtools.core.paths import alembic_config
+from dbtools.core.options import RunOptions, run_config
 from dbtools.core.scratch import scratch_database
 from dbtools.review.autogen_options import compare_options
 
@@ -35,9 +35,7 @@ POSTGRESQL = postgresql.dialect()
 def drift(server_url: URL) -> list[str]:
     """One line per difference between the models and the migrations at head."""
     with scratch_database(server_url) as connection:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        cfg.attributes["configure_logging"] = False
+        cfg = run_config(RunOptions(env={}, connection=connection, configure_logging=False))
         command.upgrade(cfg, "heads")
         connection.commit()
         options = compare_options()

@@ -8,19 +8,26 @@ from pathlib import Path
 
 from dbtools.consume import artefacts as consumer_artefacts
 from dbtools.core.artefacts import Artefact
+from dbtools.core.settings import Env
 from dbtools.review import guide, revision_sql
 
 
-def artefacts() -> list[Artefact]:
-    """Every generated artefact. Add new ones here; `generate` and `stale` follow."""
-    return [*revision_sql.artefacts(), *guide.artefacts(), *consumer_artefacts.artefacts()]
+def artefacts(env: Env) -> list[Artefact]:
+    """Every generated artefact. Add new ones here; `generate` and `stale` follow.
+    `env` names the server those that need PostgreSQL render on."""
+    return [*revision_sql.artefacts(), *guide.artefacts(), *consumer_artefacts.artefacts(env)]
 
 
-def generate() -> list[Path]:
+def paths() -> list[Path]:
+    """Where the artefacts live (nothing is rendered, so no server is named)."""
+    return [artefact.path for artefact in artefacts({})]
+
+
+def generate(env: Env) -> list[Path]:
     """Write every artefact whose text changed; return the paths written."""
-    return [artefact.path for artefact in artefacts() if artefact.write()]
+    return [artefact.path for artefact in artefacts(env) if artefact.write()]
 
 
-def stale() -> list[Path]:
+def stale(env: Env) -> list[Path]:
     """The artefacts whose committed text differs from what `generate` would write."""
-    return [a.path for a in artefacts() if a.is_stale()]
+    return [a.path for a in artefacts(env) if a.is_stale()]

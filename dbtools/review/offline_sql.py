@@ -11,10 +11,17 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
+from alembic import command
+
+from dbtools.core import search_path
+from dbtools.core.bookkeeping import bookkeeping
+from dbtools.core.chain import messages
+from dbtools.core.options import Hooks, RunOptions, run_config
+from dbtools.core.settings import Env, Timeouts
+
 _BEGIN = "BEGIN;"
 _COMMIT = "COMMIT;"
 _HEADER = "-- Running "
-_VERSION_TABLE = "CREATE TABLE alembic_version"
 # Alembic's step log: "upgrade A -> B" (A empty at the base), "downgrade B -> A".
 _STEP = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
 
@@ -48,6 +55,7 @@ class RevisionBlocks:
         self._messages = messages or {}
         self._preamble = "".join(line + "\n" for line in preamble) + "\n"
         self._held: list[str] | None = None  # what came after a BEGIN; not yet written
+        self._version_table = f"CREATE TABLE {bookkeeping().qualified_version}"
 
     def write(self, chunk: str) -> int:
         if chunk.startswith(_BEGIN):
@@ -59,7 +67,7 @@ class RevisionBlocks:
         elif chunk.startswith(_HEADER):
             self._out.write(step_header(chunk, self._messages))
             self._flush_held()
-        elif chunk.startswith(_VERSION_TABLE):
+        elif chunk.startswith(self._version_table):
             self._held.append(chunk)
         else:
             # A BEGIN that reopens a transaction inside a revision (after an
@@ -75,3 +83,19 @@ class RevisionBlocks:
 
     def flush(self) -> None:
         self._out.flush()
+
+
+def revision_blocks(out: TextIO, timeouts: Timeouts) -> TextIO:
+    """The offline-output hook handed to env.py (`Hooks.offline_output`)."""
+    # The script pins its session's search_path as the tooling's own sessions do.
+    preamble = [*timeouts.sql(), f"{search_path.set_sql()};"]
+    return RevisionBlocks(out, preamble, messages())  # type: ignore[return-value]
+
+
+def write_upgrade_sql(env: Env, out: TextIO, from_rev: str = "", to: str = "") -> None:
+    """`make sql`: the upgrade SQL from `from_rev` (default: an empty database) to `to`
+    (default head), written to `out`; connects nowhere."""
+    target = to or "head"
+    span = f"{from_rev}:{target}" if from_rev else target
+    options = RunOptions(env=env, hooks=Hooks(offline_output=revision_blocks))
+    command.upgrade(run_config(options, output_buffer=out), span, sql=True)

@@ -47,13 +47,6 @@ def release() -> list[str]:
     return [s.revision for s in new]
 
 
-def cmd_release() -> None:
-    """`make release`: print what was marked."""
-    for revision in release():
-        print(f"released {revision}")
-    print(f"{released.RELEASED.relative_to(REPO_ROOT)} lists every revision; commit it")
-
-
 def _shown(path: Path) -> str:
     try:
         return str(path.relative_to(REPO_ROOT))

@@ -5,30 +5,43 @@ database), then the generated artefacts are refreshed so the new revision's SQL 
 for review.
 """
 
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 from alembic import command
+from alembic.script import Script
 
 from dbtools import devserver
 from dbtools.core import settings
 from dbtools.core.errors import UserError
-from dbtools.core.paths import alembic_config
+from dbtools.core.options import RunOptions, run_config
+from dbtools.core.paths import REPO_ROOT
 from dbtools.core.scratch import scratch_database
-from dbtools.review.check import generate
+from dbtools.review.check import Generated, generate_artefacts
+from dbtools.review.hooks import WRITING
 
 
-def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> None:
+@dataclass(frozen=True)
+class Written:
+    path: Path  # the new revision file, relative to the repository root
+    generated: Generated  # the artefacts refreshed after it
+
+
+def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> Written:
     """Autogenerate a revision by comparing the models with a scratch database at head;
     with `empty`, write one from the same template for the author to fill in."""
     message = (message or "").strip()
     if not message:
         raise UserError('a revision needs a message: make revision m="add phone to users"')
-    cfg = alembic_config()
-    cfg.attributes["settings"] = env
     if empty:
-        command.revision(cfg, message=message)
+        script = command.revision(run_config(RunOptions(env=env)), message=message)
     else:
         with scratch_database(devserver.database_url(env)) as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
-            cfg.attributes["autogenerate_revision"] = True  # an empty one is refused
-            command.revision(cfg, message=message, autogenerate=True)
-    generate()  # the new revision's SQL and the head file
+            options = RunOptions(env=env, connection=connection)
+            command.upgrade(run_config(options), "head")
+            writing = replace(options, autogenerate_revision=True, hooks=WRITING)
+            script = command.revision(run_config(writing), message=message, autogenerate=True)
+    if not isinstance(script, Script):  # several heads give several files: refused earlier
+        raise UserError("no single revision file was written; make check says why")
+    path = Path(script.path).resolve().relative_to(REPO_ROOT)
+    return Written(path, generate_artefacts(env))  # the new revision's SQL and the head file

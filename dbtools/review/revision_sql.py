@@ -22,9 +22,11 @@ from alembic.script import Script
 from dbtools.core.artefacts import Artefact
 from dbtools.core.chain import revisions, script_directory
 from dbtools.core.errors import UserError
-from dbtools.core.paths import REPO_ROOT, alembic_config
+from dbtools.core.options import Hooks, RunOptions, run_config
+from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Timeouts
 from dbtools.review.fingerprints import Fingerprints
+from dbtools.review.offline_sql import revision_blocks
 
 SQL_DIR = Path("migrations/sql")
 HEAD_FILE = Path("migrations/HEAD")
@@ -49,9 +51,13 @@ def render(script: Script, direction: str) -> str:
     else:
         span = f"{script.revision}:{parent or 'base'}"
     buffer = io.StringIO()
-    cfg = alembic_config(output_buffer=buffer)
-    cfg.attributes["configure_logging"] = False
-    cfg.attributes["timeouts"] = Timeouts(DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT)
+    options = RunOptions(
+        env={},  # rendering connects nowhere and depends on the repository alone
+        timeouts=Timeouts(DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT),
+        configure_logging=False,
+        hooks=Hooks(offline_output=revision_blocks),
+    )
+    cfg = run_config(options, output_buffer=buffer)
     run = command.upgrade if direction == "upgrade" else command.downgrade
     run(cfg, span, sql=True)
     return buffer.getvalue()

@@ -9,11 +9,7 @@ function) may hold lines ending in `;` and are kept whole.
 
 from dataclasses import dataclass
 
-VERSION_TABLE_STATEMENTS = (
-    "UPDATE alembic_version",
-    "INSERT INTO alembic_version",
-    "DELETE FROM alembic_version",
-)
+from dbtools.core.bookkeeping import bookkeeping
 
 
 @dataclass(frozen=True)
@@ -28,7 +24,9 @@ class Statement:
     @property
     def records_the_version(self) -> bool:
         """Alembic's own bookkeeping, which closes every revision's steps."""
-        return self.opening.startswith(VERSION_TABLE_STATEMENTS)
+        version = bookkeeping().qualified_version
+        verbs = ("UPDATE ", "INSERT INTO ", "DELETE FROM ")
+        return self.opening.startswith(tuple(verb + version for verb in verbs))
 
 
 def statements(lines: list[str]) -> list[Statement]:

@@ -1,11 +1,13 @@
-"""`make verify` and the `MIGRATION_VERIFY=1 make upgrade` gate.
+"""The verify job: the differences between a database and the schema of its revision.
+
+`make verify` and the `MIGRATION_VERIFY=1 make upgrade` gate (in `dbtools/cli.py`) call
+`verify()` and print the outcome it returns.
 
 Settings (environment first, then `.env`): VERIFY_FORMAT (`text` or `json`),
 VERIFY_SCRATCH_URL (the server that keeps the templates; the embedded development server
 when unset), VERIFY_SCHEMAS (schemas to verify besides those the models use, comma-separated).
 """
 
-import sys
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -14,7 +16,7 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools import devserver
 from dbtools.core import catalog, settings
-from dbtools.core.bookkeeping import VERSION_TABLE
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.errors import UserError
 from dbtools.core.secrets import mask_secret, masked
 from dbtools.verify import expected, live, normalise, report
@@ -89,50 +91,9 @@ def _read_live(
         owners = catalog.bookkeeping_owners(connection)
         role = (
             catalog.migrating_role(connection, names)
-            or owners.get(f"table public.{VERSION_TABLE}")
+            or owners.get(f"table {bookkeeping().qualified_version}")
             or connection.execute(text("SELECT current_user")).scalar_one()
         )
         got = catalog.read(connection, names, role)
         live.refuse_if_migrating(connection)
     return got, owners, role
-
-
-def run(url: URL, opts: Options, env: settings.Env | None = None) -> report.Outcome:
-    """Verify and print the outcome; a MigrationRunning is printed (JSON) and re-raised."""
-    try:
-        outcome = verify(url, opts, env)
-    except live.MigrationRunning:
-        if opts.format == "json":
-            print(report.migration_running_json(masked(url)))
-        raise
-    print(report.as_json(outcome) if opts.format == "json" else report.as_text(outcome))
-    return outcome
-
-
-def cmd_verify(env: settings.Env) -> None:
-    """`make verify`: exit 0 when the database matches its revision, 1 with the list if not."""
-    outcome = _run_configured(env, "Database: {}")
-    if outcome.differences:
-        raise UserError(
-            f"the database differs from revision {outcome.revision} in "
-            f"{len(outcome.differences)} place(s), listed above with the SQL that restores each"
-        )
-
-
-def gate(env: settings.Env) -> None:
-    """MIGRATION_VERIFY=1 make upgrade: refuse to migrate a database that has drifted."""
-    outcome = _run_configured(env, "Verifying {} before migrating ...")
-    if outcome.differences:
-        raise UserError(
-            f"the database has drifted from revision {outcome.revision} "
-            f"({len(outcome.differences)} difference(s) listed above); nothing was applied: "
-            "restore it with the SQL shown, then migrate again"
-        )
-
-
-def _run_configured(env: settings.Env, intro: str) -> report.Outcome:
-    """Verify the configured database with the configured options, saying which on stderr."""
-    opts = options(env)
-    url = devserver.database_url(env)
-    print(intro.format(masked(url)), file=sys.stderr)
-    return run(url, opts, env)

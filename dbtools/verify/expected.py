@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 import schema
+from dbtools.core import search_path
 from dbtools.core.errors import UserError
 from dbtools.core.paths import VERSIONS
 from dbtools.core.secrets import mask_secret, masked
@@ -132,11 +133,12 @@ def _build(
 ) -> None:
     from alembic import command
 
+    from dbtools.core.options import RunOptions, store
+
     building = create_database(server_url, name=f"{PREFIX}build_{uuid.uuid4().hex[:12]}")
     try:
         with _connection(building) as connection:
-            cfg.attributes["connection"] = connection
-            cfg.attributes["configure_logging"] = False
+            store(cfg, RunOptions(env={}, connection=connection, configure_logging=False))
             for revision in revisions:
                 command.upgrade(cfg, revision)
             connection.commit()
@@ -155,7 +157,7 @@ def _build(
 
 @contextmanager
 def _connection(url: URL) -> Iterator[Connection]:
-    engine = schema.make_engine(url)
+    engine = schema.make_engine(url, connect_args=search_path.connect_args(url))
     try:
         with engine.connect() as connection:
             yield connection

@@ -15,7 +15,8 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
-from dbtools.core.bookkeeping import VERSION_TABLE
+from dbtools.core import search_path as pinned_path
+from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.errors import UserError
 from dbtools.verify.fixes import ident
 
@@ -37,7 +38,9 @@ def session(url: URL, read_only: bool = True) -> Iterator[Connection]:
         url,
         isolation_level="REPEATABLE READ",
         connect_args={
-            "options": f"-c default_transaction_read_only={'on' if read_only else 'off'}",
+            "options": pinned_path.libpq_options(
+                f"-c default_transaction_read_only={'on' if read_only else 'off'}"
+            ),
             "application_name": APPLICATION_NAME,
         },
     )
@@ -88,8 +91,9 @@ def refuse_if_migrating(connection: Connection) -> None:
 
 def recorded_revisions(connection: Connection) -> tuple[str, ...]:
     """What the version table holds; empty (base) when there is none yet."""
-    exists = connection.execute(text("SELECT to_regclass(:t)"), {"t": VERSION_TABLE}).scalar()
+    version = bookkeeping().qualified_version  # schema-qualified: no search_path redirects it
+    exists = connection.execute(text("SELECT to_regclass(:t)"), {"t": version}).scalar()
     if exists is None:
         return ()
-    rows = connection.execute(text(f"SELECT version_num FROM {exists} ORDER BY 1"))
+    rows = connection.execute(text(f"SELECT version_num FROM {version} ORDER BY 1"))
     return tuple(r[0] for r in rows)

@@ -4,8 +4,9 @@ BEGIN;
 
 SET lock_timeout = '5s';
 SET statement_timeout = '10min';
+SET search_path = public;
 
-CREATE TABLE alembic_version (
+CREATE TABLE public.alembic_version (
     version_num VARCHAR(32) NOT NULL, 
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
@@ -28,7 +29,7 @@ COMMENT ON COLUMN users.email IS 'Sign-in address; unique when present.';
 
 CREATE INDEX ix_users_name ON users (name);
 
-INSERT INTO alembic_version (version_num) VALUES ('78593f8e1fa5') RETURNING alembic_version.version_num;
+INSERT INTO public.alembic_version (version_num) VALUES ('78593f8e1fa5') RETURNING public.alembic_version.version_num;
 
 COMMIT;
 

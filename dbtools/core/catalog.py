@@ -21,7 +21,6 @@ from sqlalchemy import Connection, text
 
 from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 
-
 # kind -> qualified name -> attributes
 Catalog = dict[str, dict[str, dict[str, Any]]]
 

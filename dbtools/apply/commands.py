@@ -10,15 +10,11 @@ from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
-from sqlalchemy.pool import NullPool
 
-from dbtools.apply import audit, consent, failures
-from dbtools.apply.checkout import require_known
+from dbtools.apply import audit, failures
 from dbtools.apply.retry import with_lock_retries
 from dbtools.core import settings
-from dbtools.core.chain import script_directory
 from dbtools.core.paths import VERSIONS, alembic_config
 from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
@@ -41,22 +37,9 @@ def upgrade(env: settings.Env, rev: str) -> None:
 
 def downgrade(env: settings.Env, rev: str) -> None:
     target = rev or "-1"
+    # Consent for data loss is decided inside the run, step by step (dbtools/apply/consent.py).
     with explained_revision_argument():
-        if not consent.given(env):
-            require_consent(env, target)
         command.downgrade(configured(env), target)
-
-
-def require_consent(env: settings.Env, target: str) -> None:
-    """Refuse a downgrade to `target` that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
-    engine = make_engine(database_url(env), poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            heads = MigrationContext.configure(connection).get_current_heads()
-            require_known(heads, script_directory())
-            consent.check_downgrade(connection, alembic_config().config_file_name, target)
-    finally:
-        engine.dispose()
 
 
 def current(env: settings.Env) -> None:

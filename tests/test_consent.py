@@ -418,6 +418,36 @@ def test_an_enum_value_removed_while_in_use_is_counted(tmp_path, database_url, e
     assert rows(engine, "SELECT mood::text FROM feelings") == [("happy",)]
 
 
+def test_renaming_an_enum_type_or_value_loses_nothing(tmp_path, database_url, engine):
+    repo, [first, _second] = grow(
+        tmp_path,
+        (
+            "op.execute(\"CREATE TYPE hue AS ENUM ('red', 'blue')\")\n"
+            + TABLE.format("paint", ', sa.Column("hue", sa.Enum(name="hue", create_type=False))'),
+            'op.drop_table("paint")\nop.execute("DROP TYPE hue")',
+        ),
+        (
+            "op.execute(\"ALTER TYPE hue RENAME VALUE 'blue' TO 'navy'\")\n"
+            'op.execute("ALTER TYPE hue RENAME TO colour")',
+            'op.execute("ALTER TYPE colour RENAME TO hue")\n'
+            "op.execute(\"ALTER TYPE hue RENAME VALUE 'navy' TO 'blue'\")",
+        ),
+    )
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+    execute(engine, "INSERT INTO paint (id, hue) VALUES (1, 'red'), (2, 'navy'), (3, 'navy')")
+
+    done = run(repo, ["downgrade", "-1"], env)
+
+    assert done.returncode == 0, done.stderr
+    assert versions(engine) == [first]
+    assert rows(engine, "SELECT hue::text FROM paint ORDER BY id") == [
+        ("red",),
+        ("blue",),
+        ("blue",),
+    ]
+
+
 def test_a_step_outside_a_transaction_needs_consent(tmp_path, database_url, engine):
     repo, [first, second] = grow(
         tmp_path,

@@ -41,7 +41,8 @@ _PROBE = "schema_migrations_consent_probe"
 _RELATIONS = """
 SELECT c.oid, c.relfilenode, c.oid::regclass::text, c.relkind = 'r'
        AND pg_relation_size(c.oid) > 0,
-       a.attnum, quote_ident(a.attname), a.atttypid, format_type(a.atttypid, a.atttypmod),
+       a.attnum, quote_ident(a.attname), a.atttypid, a.atttypmod,
+       format_type(a.atttypid, a.atttypmod),
        t.typtype = 'e'
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -56,20 +57,21 @@ ORDER BY c.oid, a.attnum
 """
 
 _ENUMS = """
-SELECT t.oid, format_type(t.oid, NULL), e.enumlabel
+SELECT t.oid, format_type(t.oid, NULL), e.oid, e.enumlabel
 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
 JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY t.oid, e.enumsortorder
 """
 
-_COUNTERS = "SELECT relid, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables"
+_COUNTERS = "SELECT relid, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables"
 
 
 @dataclass(frozen=True)
 class Column:
     name: str  # quoted as SQL needs it
     type_oid: int
+    typmod: int
     type_text: str  # with its modifier: character varying(20)
     is_enum: bool
 
@@ -95,8 +97,8 @@ class Content:
 @dataclass
 class Snapshot:
     relations: dict[int, Relation]
-    enums: dict[str, tuple[int, list[str]]]  # type name -> (oid, labels)
-    counters: dict[int, tuple[int, int, int]]  # relid -> (inserted, updated, deleted)
+    enums: dict[int, tuple[str, dict[int, str]]]  # type oid -> (name, label oid -> label)
+    counters: dict[int, tuple[int, int]]  # relid -> (rows updated, rows deleted) so far
     content: dict[int, Content] = field(default_factory=dict)
 
 
@@ -110,6 +112,10 @@ class Loss:
     unit: str  # "row", "value", "row deleted", "value changed", "in use"
 
     def __str__(self) -> str:
+        if self.unit == "value changed" and not self.count:
+            # Its hash changed, yet every value is still there (rows were also added, or
+            # NULLs filled): told only after the rollback that counted it.
+            return f"{self.kind} {self.name} (values rewritten)"
         if self.unit == "in use":
             return f"value {self.name} ({self.count} in use)"
         noun, _, rest = self.unit.partition(" ")
@@ -130,16 +136,16 @@ def before(cursor: Any, version_table: str) -> Snapshot:
 def catalog(cursor: Any, version_table: str) -> Snapshot:
     cursor.execute(_RELATIONS, {"log_schema": LOG_SCHEMA, "version_table": version_table})
     relations: dict[int, Relation] = {}
-    for oid, filenode, name, pages, attnum, column, type_oid, type_text, is_enum in cursor:
+    for oid, filenode, name, pages, attnum, column, type_oid, typmod, text, enum in cursor:
         relation = relations.setdefault(oid, Relation(oid, filenode, name, pages))
         if attnum is not None:
-            relation.columns[attnum] = Column(column, type_oid, type_text, bool(is_enum))
+            relation.columns[attnum] = Column(column, type_oid, typmod, text, bool(enum))
     cursor.execute(_ENUMS)
-    enums: dict[str, tuple[int, list[str]]] = {}
-    for type_oid, type_name, label in cursor:
-        enums.setdefault(type_name, (type_oid, []))[1].append(label)
+    enums: dict[int, tuple[str, dict[int, str]]] = {}
+    for type_oid, type_name, label_oid, label in cursor:
+        enums.setdefault(type_oid, (type_name, {}))[1][label_oid] = label
     cursor.execute(_COUNTERS)
-    counters = {relid: (ins, upd, dele) for relid, ins, upd, dele in cursor}
+    counters = {relid: (updated, deleted) for relid, updated, deleted in cursor}
     return Snapshot(relations, enums, counters)
 
 
@@ -234,48 +240,64 @@ def destroyed(cursor: Any, start: Snapshot, version_table: str) -> list[Loss]:
 def _touched(cursor: Any, start: Snapshot, end: Snapshot, oid: int) -> tuple[int, list[int]]:
     """Rows deleted from a table that is still there, and its columns whose values changed."""
     relation, after, held = start.relations[oid], end.relations[oid], start.content[oid]
-    ins0, upd0, del0 = start.counters.get(oid, (0, 0, 0))
-    ins1, upd1, del1 = end.counters.get(oid, (0, 0, 0))
+    upd0, del0 = start.counters.get(oid, (0, 0))
+    upd1, del1 = end.counters.get(oid, (0, 0))
     kept = [a for a in relation.columns if a in after.columns]
     retyped = {
         a: relation.columns[a].type_text
         for a in kept
-        if (relation.columns[a].type_oid, relation.columns[a].type_text)
-        != (after.columns[a].type_oid, after.columns[a].type_text)
+        # The type itself, not its name: a renamed type (or enum value) changes no datum.
+        if (relation.columns[a].type_oid, relation.columns[a].typmod)
+        != (after.columns[a].type_oid, after.columns[a].typmod)
     }
     rewritten = after.filenode != relation.filenode
     if not (rewritten or retyped or upd1 > upd0 or del1 > del0):
-        return 0, []  # untouched, or rows only added
+        return 0, []  # untouched, or rows only added (nothing was there to lose)
     now = content(cursor, after, retyped)
     deleted = max(del1 - del0, held.rows - now.rows, 0)
     if deleted:
         return deleted, []
-    if ins1 > ins0 and not (rewritten or retyped or upd1 > upd0):
-        return 0, []
     return 0, [a for a in kept if now.values[a] != held.values[a]]
 
 
 def _enum_values(start: Snapshot, end: Snapshot) -> list[Loss]:
-    """Enum types dropped, and labels removed, that rows were using when the step began."""
+    """Enum types dropped, and labels removed, that rows were using when the step began.
+
+    A type that keeps its oid keeps a label as long as the label's pg_enum row is there
+    (`RENAME VALUE` keeps it); a type rebuilt under its name (a new oid: how a value is
+    removed) keeps the labels the new type spells the same.
+    """
     found = []
-    for type_name, (type_oid, labels) in start.enums.items():
-        left = set(end.enums.get(type_name, (0, []))[1])
-        used: Counter[str] = Counter()
-        values = 0
-        for oid, relation in start.relations.items():
-            held = start.content.get(oid)
-            for attnum, column in relation.columns.items():
-                if held is not None and column.type_oid == type_oid:
-                    used.update(held.labels.get(attnum, {}))
-                    values += held.values[attnum][0]
-        if type_name not in end.enums:
+    by_name = {name: set(labels.values()) for name, labels in end.enums.values()}
+    for type_oid, (type_name, labels) in start.enums.items():
+        used, values = _in_use(start, type_oid)
+        if type_oid in end.enums:
+            gone = [label for oid, label in labels.items() if oid not in end.enums[type_oid][1]]
+        elif type_name in by_name:
+            gone = [label for label in labels.values() if label not in by_name[type_name]]
+        else:
             if values:
                 found.append(Loss("type", type_name, values, "value"))
             continue
-        for label in labels:
-            if label not in left and used[label]:
-                found.append(Loss("value", f"'{label}' of type {type_name}", used[label], "in use"))
+        found += [
+            Loss("value", f"'{label}' of type {type_name}", used[label], "in use")
+            for label in gone
+            if used[label]
+        ]
     return found
+
+
+def _in_use(start: Snapshot, type_oid: int) -> tuple[Counter[str], int]:
+    """The rows of each label of an enum type, and its non-NULL values, before the step."""
+    used: Counter[str] = Counter()
+    values = 0
+    for oid, relation in start.relations.items():
+        held = start.content.get(oid)
+        for attnum, column in relation.columns.items():
+            if held is not None and column.type_oid == type_oid:
+                used.update(held.labels.get(attnum, {}))
+                values += held.values[attnum][0]
+    return used, values
 
 
 def _count_changed(
@@ -299,6 +321,7 @@ def _count_changed(
         relation = start.relations[item.oid]
         column = relation.columns[item.attnum]
         was = _grouped(cursor, f"({column.name})::text", relation.name)
+        was.pop(None, None)  # a NULL overwritten held nothing
         count = sum((was - now[item]).values())
         name = f"{relation.name}.{column.name}"
         found.append(Loss("column", name, count, "value changed"))

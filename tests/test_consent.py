@@ -510,3 +510,32 @@ def test_a_downgrade_queued_behind_an_upgrade_measures_what_it_really_reverts(
 
     allowed(repo, env, [first])
     assert versions(engine) == [first] and columns(engine)["raced"] == {"id"}
+
+
+def test_a_table_locked_elsewhere_makes_the_measuring_give_up_after_the_lock_timeout(
+    tmp_path, database_url, engine
+):
+    # The measuring reads every table that holds rows: one another session holds locked
+    # is waited for no longer than any statement of the revision would wait.
+    repo, [rev] = grow(
+        tmp_path,
+        (
+            TABLE.format("locked_away", "") + "\n" + TABLE.format("dropped", ""),
+            'op.drop_table("dropped")',
+        ),
+    )
+    env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT="1s")
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+    execute(engine, "INSERT INTO locked_away (id) VALUES (1), (2), (3)")
+    before = state(engine)
+    with engine.connect() as holder:
+        holder.execute(sa.text("LOCK TABLE locked_away IN ACCESS EXCLUSIVE MODE"))
+        result = run(repo, ["downgrade", "-1"], env)
+        holder.rollback()
+
+    assert result.returncode == 1, result.stderr
+    line = error_line(result.stderr)
+    assert "gave up after MIGRATION_LOCK_TIMEOUT=1s waiting for a lock on" in line, line
+    assert "locked_away" in line, line
+    assert state(engine) == before and versions(engine) == [rev]
+    assert run(repo, ["downgrade", "-1"], env).returncode == 0

@@ -31,14 +31,17 @@ the savepoint: a rollback undoes the step, so it can only be taken when the step
 refused anyway. Knowing beforehand what each table and column held (rows, non-NULL
 values, a hash of the values, the rows of each enum label) decides every case from the
 result alone, and the savepoint is used only to count changed values exactly on the way
-to a refusal. The price is one scan of every table with pages per step of a downgrade
+to a refusal. The price is one scan of every table per step of a downgrade
 run without consent; upgrades measure nothing, and `ALLOW_DATA_LOSS=1` skips it all.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg2
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError
 
 from dbtools.apply import losses
 from dbtools.apply.progress import Step
@@ -131,7 +134,7 @@ class StepWatch:
         if self.state == "between":
             self.state, self.start = "in step", None
         if self.state == "in step" and self.start is None:
-            with cursor.connection.cursor() as own:
+            with _measuring(cursor.connection) as own:
                 self.start = losses.before(own, self.version_table)
 
     def _committing(self, conn: Connection) -> None:
@@ -158,10 +161,24 @@ class StepWatch:
         if start is None:  # the step ran no statement at all
             self.state = "done" if self.owned else "between"
             return
-        with connection.connection.dbapi_connection.cursor() as own:
+        with _measuring(connection.connection.dbapi_connection) as own:
             found = losses.destroyed(own, start, self.version_table)
             if found:
                 self.state = "stopped"
                 raise refusal(self.running(), found)
             own.execute(f"RELEASE SAVEPOINT {losses.SAVEPOINT}")
         self.state = "done" if self.owned else "between"
+
+
+@contextmanager
+def _measuring(dbapi_connection: Any) -> Iterator[Any]:
+    """A cursor of the run's own DBAPI connection; a database error while measuring is
+    raised as SQLAlchemy raises it for a statement (a lock timeout is then explained,
+    with the session holding the lock, like any other)."""
+    try:
+        with dbapi_connection.cursor() as cursor:
+            yield cursor
+    except psycopg2.Error as exc:
+        query = getattr(exc.cursor, "query", None) or b""
+        statement = query.decode(errors="replace") if isinstance(query, bytes) else str(query)
+        raise DBAPIError.instance(statement, None, exc, psycopg2.Error) from exc

@@ -4,7 +4,7 @@
 table the role can read: oid, relfilenode, columns with their types; enum labels), the
 transaction's own row counters (`pg_stat_xact_user_tables`), and what each table holds:
 its rows, and per column the non-NULL values with an order-independent hash of them (one
-sequential scan per table that has pages), per enum column the rows of each label.
+sequential scan per table), per enum column the rows of each label.
 `destroyed()` reads the catalog and counters again after the step and compares:
 
 - a table whose oid is gone held rows; a column whose (table oid, attnum) is gone held
@@ -39,8 +39,7 @@ SAVEPOINT = "schema_migrations_consent"
 _PROBE = "schema_migrations_consent_probe"
 
 _RELATIONS = """
-SELECT c.oid, c.relfilenode, c.oid::regclass::text, c.relkind = 'r'
-       AND pg_relation_size(c.oid) > 0,
+SELECT c.oid, c.relfilenode, c.oid::regclass::text, c.relkind = 'r',
        a.attnum, quote_ident(a.attname), a.atttypid, a.atttypmod,
        format_type(a.atttypid, a.atttypmod),
        t.typtype = 'e'
@@ -81,7 +80,7 @@ class Relation:
     oid: int
     filenode: int
     name: str  # oid::regclass::text: qualified only where the search path needs it
-    has_pages: bool
+    holds_rows: bool  # a plain table (a partitioned one holds its rows in its partitions)
     columns: dict[int, Column] = field(default_factory=dict)
 
 
@@ -127,7 +126,7 @@ def before(cursor: Any, version_table: str) -> Snapshot:
     """The state at the start of a step, with what every table holds; then a savepoint."""
     snapshot = catalog(cursor, version_table)
     for relation in snapshot.relations.values():
-        if relation.has_pages:
+        if relation.holds_rows:
             snapshot.content[relation.oid] = content(cursor, relation)
     cursor.execute(f"SAVEPOINT {SAVEPOINT}")
     return snapshot
@@ -136,8 +135,8 @@ def before(cursor: Any, version_table: str) -> Snapshot:
 def catalog(cursor: Any, version_table: str) -> Snapshot:
     cursor.execute(_RELATIONS, {"log_schema": LOG_SCHEMA, "version_table": version_table})
     relations: dict[int, Relation] = {}
-    for oid, filenode, name, pages, attnum, column, type_oid, typmod, text, enum in cursor:
-        relation = relations.setdefault(oid, Relation(oid, filenode, name, pages))
+    for oid, filenode, name, plain, attnum, column, type_oid, typmod, text, enum in cursor:
+        relation = relations.setdefault(oid, Relation(oid, filenode, name, plain))
         if attnum is not None:
             relation.columns[attnum] = Column(column, type_oid, typmod, text, bool(enum))
     cursor.execute(_ENUMS)

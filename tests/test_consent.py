@@ -484,7 +484,7 @@ op.execute("SELECT pg_sleep(3)")
 
 
 def test_a_downgrade_queued_behind_an_upgrade_measures_what_it_really_reverts(
-    tmp_path, database_url, engine
+    tmp_path, database_url, engine, figure
 ):
     repo, [first, second] = grow(
         tmp_path,
@@ -506,6 +506,8 @@ def test_a_downgrade_queued_behind_an_upgrade_measures_what_it_really_reverts(
     line = error_line(downgrading.stderr)
     assert "column raced.note (3 values)" in line, line
     assert versions(engine) == [second]
+    lost = line.split("would drop data: ", 1)[1].split(";", 1)[0]
+    figure("downgrade queued behind upgrade", f"upgrade exited 0; downgrade refused: {lost}")
     assert rows(engine, "SELECT note FROM raced") == [("kept",)] * 3
 
     allowed(repo, env, [first])

@@ -44,7 +44,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 
 from dbtools.apply import losses
-from dbtools.apply.progress import Step
+from dbtools.apply.progress import Progress, Step
 from dbtools.core.errors import UserError
 from dbtools.core.settings import Env, is_true
 
@@ -168,6 +168,20 @@ class StepWatch:
                 raise refusal(self.running(), found)
             own.execute(f"RELEASE SAVEPOINT {losses.SAVEPOINT}")
         self.state = "done" if self.owned else "between"
+
+
+def watch(
+    connection: Connection, env: Env, progress: Progress, owned: bool, version_table: str
+) -> StepWatch | None:
+    """The watch for a downgrade run without consent, attached; None for any other run
+    (upgrades measure nothing)."""
+    if progress.upgrade is not False or given(env):
+        return None
+    watching = StepWatch(
+        connection, owned=owned, version_table=version_table, running=progress.running
+    )
+    watching.attach()
+    return watching
 
 
 @contextmanager

@@ -99,14 +99,9 @@ class MigrationRun:
             if self.foreign and self.progress.running() is not None:
                 raise ownership.refusal(self.foreign)
             self.journal.attach(self.connection)
-            if self.progress.upgrade is False and not consent.given(self.env):
-                self.consent = consent.StepWatch(
-                    self.connection,
-                    owned=owned,
-                    version_table=migration_context.version_table,
-                    running=self.progress.running,
-                )
-                self.consent.attach()
+            self.consent = consent.watch(
+                self.connection, self.env, self.progress, owned, migration_context.version_table
+            )
             try:
                 yield
             except (Exception, KeyboardInterrupt) as exc:
@@ -139,7 +134,9 @@ class MigrationRun:
     def _explain(self, exc: BaseException, *, owned: bool) -> BaseException:
         """The one-line error for `exc`, or `exc` itself when no revision was running."""
         if isinstance(exc, CommandError | RevisionError | consent.Refused):
-            return exc  # Alembic refused before any revision ran (unknown REV, two heads)
+            # Alembic refused before any revision ran (unknown REV, two heads), or a
+            # downgrade step was refused for the data it destroys (its line says which).
+            return exc
         step = self.progress.running() if self.progress else None
         if step is None:
             return exc

@@ -306,17 +306,29 @@ def test_a_drop_across_renames_is_counted_under_the_name_it_has_then(
     assert third not in line
 
 
-def test_truncate_is_rows_deleted(tmp_path, database_url, engine):
-    repo, [rev] = grow(tmp_path, (TABLE.format("emptied", ""), 'op.execute("TRUNCATE emptied")'))
+def test_truncate_and_its_cascade_are_rows_deleted(tmp_path, database_url, engine):
+    child = TABLE.format(
+        "emptied_kid", ', sa.Column("parent_id", sa.Integer, sa.ForeignKey("emptied.id"))'
+    )
+    repo, [rev] = grow(
+        tmp_path,
+        (TABLE.format("emptied", "") + "\n" + child, 'op.execute("TRUNCATE emptied CASCADE")'),
+    )
     env = cli_env(database_url)
     assert run(repo, ["upgrade", "head"], env).returncode == 0
-    execute(engine, "INSERT INTO emptied (id) VALUES (1), (2), (3)")
+    execute(
+        engine,
+        "INSERT INTO emptied (id) VALUES (1), (2), (3)",
+        "INSERT INTO emptied_kid (id, parent_id) VALUES (1, 1), (2, 2)",
+    )
 
-    refused(repo, engine, env, ["-1"], "table emptied (3 rows deleted)")
+    refused(
+        repo, engine, env, ["-1"], "table emptied (3 rows deleted)", "emptied_kid (2 rows deleted)"
+    )
     assert rows(engine, "SELECT count(*) FROM emptied") == [(3,)] and versions(engine) == [rev]
 
     allowed(repo, env, ["-1"])
-    assert rows(engine, "SELECT count(*) FROM emptied") == [(0,)]
+    assert rows(engine, "SELECT count(*) FROM emptied_kid") == [(0,)]
 
 
 def test_delete_and_its_cascade_are_rows_deleted(tmp_path, database_url, engine):

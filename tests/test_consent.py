@@ -389,6 +389,31 @@ def test_a_narrowing_type_change_counts_the_values_it_changes(tmp_path, database
     assert rows(engine, "SELECT name FROM people ORDER BY id") == [("Al",), ("Al",), (None,)]
 
 
+def test_an_update_that_overwrites_values_counts_them(tmp_path, database_url, engine):
+    repo, [first, second] = grow(
+        tmp_path,
+        (TABLE.format("notes", ', sa.Column("note", sa.Text)'), 'op.drop_table("notes")'),
+        ("pass", 'op.execute("UPDATE notes SET note = upper(note)")'),
+    )
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+    execute(engine, "INSERT INTO notes (id, note) VALUES (1, 'a'), (2, 'b'), (3, NULL)")
+
+    refused(repo, engine, env, ["-1"], "column notes.note (2 values changed)")
+    assert rows(engine, "SELECT note FROM notes ORDER BY id") == [("a",), ("b",), (None,)]
+
+    # The same UPDATE over values it leaves as they are changes nothing: no consent.
+    execute(engine, "UPDATE notes SET note = upper(note)")
+    done = run(repo, ["downgrade", "-1"], env)
+    assert done.returncode == 0, done.stderr
+    assert versions(engine) == [first]
+
+    assert run(repo, ["upgrade", second], env).returncode == 0
+    execute(engine, "UPDATE notes SET note = 'c' WHERE id = 3")
+    allowed(repo, env, ["-1"])
+    assert rows(engine, "SELECT note FROM notes ORDER BY id") == [("A",), ("B",), ("C",)]
+
+
 REBUILD_WITHOUT_SAD = """
 op.execute("UPDATE feelings SET mood = 'happy' WHERE mood = 'sad'")
 op.execute("ALTER TYPE mood RENAME TO mood_old")

@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 
 from dbtools.core.paths import REPO_ROOT
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import cli_env, error_line, run, start, state, versions, wait_for
+from tests.runs import cli_env, command, error_line, run, start, state, versions, wait_for
 
 CHAIN = list(
     reversed(
@@ -263,6 +263,14 @@ def test_a_multi_table_drop_counts_every_table(tmp_path, database_url, engine):
     refused(repo, engine, env, ["-1"], "table drop_b (3 rows)", absent=("drop_a",))
     assert rows(engine, "SELECT count(*) FROM drop_b") == [(3,)]
     assert versions(engine) == [rev]
+    # Alembic's own CLI runs the same env.py, so it is measured the same way.
+    before = state(engine)
+    alembic = subprocess.run(
+        command(["downgrade", "-1"], "alembic"), cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert alembic.returncode != 0
+    assert "would drop data: table drop_b (3 rows)" in alembic.stderr, alembic.stderr
+    assert state(engine) == before
 
     allowed(repo, env, ["-1"])
     assert "drop_b" not in columns(engine) and versions(engine) == [CHAIN[-1].revision]

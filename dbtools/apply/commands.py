@@ -10,21 +10,15 @@ from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
 
-from dbtools.apply import audit, consent, failures
-from dbtools.apply.checkout import require_known
+from dbtools.apply import audit, failures
 from dbtools.apply.failures import LockTimeoutError
-from dbtools.apply.progress import plan
 from dbtools.apply.retry import after_lock_timeout, retry_policy
 from dbtools.core import search_path, settings
-from dbtools.core.chain import script_directory
 from dbtools.core.options import Request, RunOptions, run_config
-from dbtools.core.paths import VERSIONS, alembic_config
-from dbtools.devserver import database_url
+from dbtools.core.paths import VERSIONS
 from schema.session import make_engine
 
 
@@ -48,27 +42,10 @@ def upgrade(env: settings.Env, rev: str) -> None:
 
 
 def downgrade(env: settings.Env, rev: str) -> None:
+    # Consent for data loss is decided inside the run, step by step (dbtools/apply/consent.py).
     request = Request("downgrade", rev or "-1")
     with explained_revision_argument():
-        if not consent.given(env):
-            require_consent(env, request)
         command.downgrade(configured(env, request), request.revision)
-
-
-def require_consent(env: settings.Env, request: Request) -> None:
-    """Refuse a downgrade that would drop data (ALLOW_DATA_LOSS=1 allows it)."""
-    url = database_url(env)
-    engine = make_engine(url, poolclass=NullPool, connect_args=search_path.connect_args(url))
-    try:
-        with engine.connect() as connection:
-            heads = MigrationContext.configure(connection).get_current_heads()
-            script = script_directory()
-            require_known(heads, script)
-            plan(script, request, tuple(heads))  # a wrong REV is refused in the user's terms
-            config_file = alembic_config().config_file_name
-            consent.check_downgrade(connection, config_file, request.revision)
-    finally:
-        engine.dispose()
 
 
 def current(env: settings.Env) -> None:

@@ -126,6 +126,12 @@ class Progress:
             return None
         return self.steps[self.done]
 
+    @property
+    def upgrade(self) -> bool | None:
+        """The run's direction: True up, False down, None when it has nothing to run or
+        nobody said what was asked."""
+        return self.steps[0].upgrade if self.steps else None
+
     def has_work(self) -> bool | None:
         """Whether the run will apply anything (None: not known)."""
         return None if self.steps is None else bool(self.steps)

@@ -19,7 +19,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.pool import NullPool
 
-from dbtools.apply import audit, failures, interrupt, ownership
+from dbtools.apply import audit, consent, failures, interrupt, ownership
 from dbtools.apply.checkout import require_known
 from dbtools.apply.journal import Journal, summarise
 from dbtools.apply.lock import migration_lock
@@ -64,6 +64,7 @@ class MigrationRun:
         self.journal = Journal(names)  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
         self.log_ready = False  # the migration log exists (looked up once per run)
+        self.consent: consent.StepWatch | None = None  # measures a downgrade's steps
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's callback, inside the revision's transaction: write its log row.
@@ -76,6 +77,8 @@ class MigrationRun:
             return  # a stamp runs no revision code; only migrations are logged
         if self.foreign:  # reached only if the check before the run could not tell
             raise ownership.refusal(self.foreign)
+        if self.consent is not None:
+            self.consent.step_done(ctx.connection)  # refuses a step that destroyed data
         if not self.log_ready:
             audit.ensure_table(ctx.connection)
             self.log_ready = True
@@ -107,6 +110,9 @@ class MigrationRun:
             if self.foreign and self.progress.has_work():
                 raise ownership.refusal(self.foreign)
             self.journal.attach(self.connection)
+            self.consent = consent.watch(
+                self.connection, self.env, self.progress, owned, migration_context.version_table
+            )
             try:
                 yield
             except (Exception, KeyboardInterrupt) as exc:
@@ -116,6 +122,8 @@ class MigrationRun:
                 raise explained from exc
             finally:
                 self.journal.detach()  # a handed-in connection lives on
+                if self.consent is not None:
+                    self.consent.detach()
 
     def _plan(self, script: Any, heads: tuple[str, ...]) -> list[Step] | None:
         """The steps of what was asked, from `heads`; None when nobody said what."""
@@ -144,8 +152,10 @@ class MigrationRun:
 
     def _explain(self, exc: BaseException, *, owned: bool) -> BaseException:
         """The one-line error for `exc`, or `exc` itself when no revision was running."""
-        if isinstance(exc, CommandError | RevisionError):
-            return exc  # Alembic refused before any revision ran (unknown REV, two heads)
+        if isinstance(exc, CommandError | RevisionError | consent.Refused):
+            # Alembic refused before any revision ran (unknown REV, two heads), or a
+            # downgrade step was refused for the data it destroys (its line says which).
+            return exc
         step = self.progress.running() if self.progress else None
         if step is None:
             return exc

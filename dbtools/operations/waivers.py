@@ -28,6 +28,8 @@ log = logging.getLogger("alembic.env")
 
 WAIVER_PREFIX = "-- Lint waiver: "
 IGNORE_PREFIX = "-- squawk-ignore "
+# What a waiver logs online (the lock trace, dbtools/review/trace.py, reads it).
+WAIVER_LOG = "Lint waiver (%s): %s"
 
 
 @operation("waive_lint")
@@ -58,7 +60,7 @@ class WaiveLintOp(MigrateOperation):
 def _waive_lint(operations: Operations, operation: WaiveLintOp) -> None:
     context = operations.get_context()
     if not context.as_sql:
-        log.info("Lint waiver (%s): %s", ", ".join(operation.rules), operation.reason)
+        log.info(WAIVER_LOG, ", ".join(operation.rules), operation.reason)
         return
     # Written straight to the buffer, not through static_output(): that adds a blank
     # line, and Squawk's ignore comment covers only the line right below it.

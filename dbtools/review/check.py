@@ -3,7 +3,7 @@
 `check` gathers every problem into one list before failing, so one run tells a
 contributor everything to fix: drift between the models and the migrations, more than
 one head, a revision docstring still the template's, stale generated artefacts, linter
-findings.
+findings, and what the lock traces observed (dbtools/review/trace_gate.py).
 """
 
 from collections.abc import Callable
@@ -16,7 +16,7 @@ from dbtools.core.chain import script_directory, several_heads
 from dbtools.core.errors import UserError, describe
 from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import Env
-from dbtools.review import conflicts, generated, lint, revision_sql
+from dbtools.review import conflicts, generated, lint, revision_sql, revision_trace
 from dbtools.review.docstrings import unwritten_docstrings
 from dbtools.review.drift import drift
 
@@ -26,7 +26,7 @@ GENERATE_HINT = "run `make generate`"
 def generate() -> None:
     """Rewrite every generated artefact; delete rendered SQL of revisions that are gone."""
     written = generated.generate()
-    removed = revision_sql.orphans()
+    removed = revision_sql.orphans() + revision_trace.orphans()
     for path in removed:
         (REPO_ROOT / path).unlink()
     for path in written:
@@ -58,6 +58,7 @@ def check(env: Env) -> None:
         ("stale", stale_problems),
         ("drift", lambda: drift_problems(env)),
         ("lint", lint_findings),
+        ("trace", revision_trace.problems),
     ]
     problems = [f"{name}: {line}" for name, find in sections for line in find()]
     if markers := conflicts.conflicted():
@@ -108,7 +109,7 @@ def stale_problems() -> list[str]:
     ]
     lines += [
         f"{path} belongs to no revision: {GENERATE_HINT} (it deletes it)"
-        for path in revision_sql.orphans()
+        for path in revision_sql.orphans() + revision_trace.orphans()
     ]
     return lines
 

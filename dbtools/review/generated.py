@@ -8,12 +8,17 @@ from pathlib import Path
 
 from dbtools.consume import artefacts as consumer_artefacts
 from dbtools.core.artefacts import Artefact
-from dbtools.review import guide, revision_sql
+from dbtools.review import guide, revision_sql, revision_trace
 
 
 def artefacts() -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow."""
-    return [*revision_sql.artefacts(), *guide.artefacts(), *consumer_artefacts.artefacts()]
+    return [
+        *revision_sql.artefacts(),
+        *revision_trace.artefacts(),
+        *guide.artefacts(),
+        *consumer_artefacts.artefacts(),
+    ]
 
 
 def generate() -> list[Path]:

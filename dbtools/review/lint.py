@@ -29,6 +29,7 @@ from dbtools.core.paths import REPO_ROOT
 from dbtools.operations.waivers import IGNORE_PREFIX
 from dbtools.review.revision_sql import render, sql_path
 from dbtools.review.statements import Statement, statements
+from dbtools.review.trace_gate import is_trace_rule
 
 BIN = Path(sys.executable).parent
 RENDERED_NOW = "as the revision renders now; `make generate` writes it"
@@ -161,6 +162,8 @@ def apply_waivers(source: SqlSource, findings: list[Finding]) -> list[str]:
     for row, rules in sorted(waivers_in(lines).items()):
         following = statements_after(spans, row)
         for rule in rules:
+            if is_trace_rule(rule):
+                continue  # the lock trace's own rule: its gate applies it (trace_gate.py)
             covered = first_breaking(following, findings, rule)
             if covered is None:
                 unused.append(unused_waiver(source.shown, row, rule, following))

@@ -107,6 +107,10 @@ COMMANDS: dict[str, tuple[Command, str]] = {
         lambda env, _a: job("verify.command").cmd_verify(env),
         "compare the database with the schema of its revision",
     ),
+    "review": (
+        lambda env, a: job("review.report").cmd_review(env, a.from_rev),
+        "the new revisions for a pull request: SQL, lint with fixes, lock trace",
+    ),
 }
 
 # The commands that load migrations/versions: a broken file is named before they start.
@@ -119,6 +123,7 @@ READS_REVISIONS = (
     "sql",
     "revision",
     "verify",
+    "review",
 )
 
 
@@ -130,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         if name in ("upgrade", "downgrade"):
             p.add_argument("rev", nargs="?", default="")
-        if name == "sql":
+        if name in ("sql", "review"):
             p.add_argument("--from", dest="from_rev", default="")
+        if name == "sql":
             p.add_argument("--to", default="")
         if name == "revision":
             p.add_argument("-m", "--message", default="")

@@ -38,7 +38,8 @@ def generate() -> None:
 
 
 def lint_all() -> None:
-    """ruff (lint and format) on the Python, Squawk on the rendered SQL."""
+    """ruff (lint and format) on the Python, Squawk on the rendered SQL, actionlint on
+    the workflows."""
     findings = lint_findings()
     for line in findings:
         print(line)
@@ -47,7 +48,7 @@ def lint_all() -> None:
             f"lint found {len(findings)} problem(s), listed above; "
             "docs/reviewing.md explains each SQL rule and its safe pattern"
         )
-    print("lint passed: ruff, the import layers and squawk found nothing")
+    print("lint passed: ruff, the import layers, squawk and actionlint found nothing")
 
 
 def check(env: Env) -> None:
@@ -83,9 +84,9 @@ def lint_findings() -> list[str]:
     one line."""
     if markers := conflicts.conflicted():
         # The import layers are not read: a conflicted module cannot even be parsed.
-        findings = lint.ruff() + lint.squawk()
+        findings = lint.ruff() + lint.squawk() + lint.actionlint()
         return [conflicts.advice(markers), *conflicts.without_conflicted(findings, markers)]
-    return lint.ruff() + lint.layers() + lint.squawk()
+    return lint.ruff() + lint.layers() + lint.squawk() + lint.actionlint()
 
 
 def head_problems() -> list[str]:

@@ -83,6 +83,9 @@ def _trace(script: Script, server: URL) -> Traces:
             connection.commit()
         seed(connection)
         up = traced(connection, lambda: command.upgrade(_config(connection), script.revision))
+        if up.error is not None:
+            # Nothing to revert: the downgrade is traced once the upgrade applies.
+            return {"upgrade": up, "downgrade": DirectionTrace((), frozenset(), frozenset())}
         seed(connection, only_empty=True)
         down = traced(
             connection, lambda: command.downgrade(_config(connection), str(parent or "base"))
@@ -112,6 +115,7 @@ def as_data(script: Script, traces: Traces) -> dict[str, Any]:
 def _direction(trace: DirectionTrace) -> dict[str, Any]:
     return {
         "tables_in_use": sorted(trace.kept_tables),
+        **({"error": trace.error} if trace.error else {}),
         "blocks_writes": trace_gate.trace_blocks_writes(trace),
         "statements": [_statement(step) for step in trace.steps],
         "findings": [
@@ -120,6 +124,7 @@ def _direction(trace: DirectionTrace) -> dict[str, Any]:
                 "statement": f.statement,
                 "message": f.message,
                 **({"waived": f.waived_because} if f.waived else {}),
+                **({"unused_waiver": True} if f.unused_waiver else {}),
             }
             for f in trace_gate.observed(trace)
         ],

@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import Connection, event
 
 from dbtools.core.bookkeeping import LOG_SCHEMA, VERSION_TABLE
+from dbtools.core.errors import describe
 from dbtools.operations.waivers import WAIVER_LOG
 from dbtools.review.locks import blocks, mode_name
 
@@ -127,6 +128,8 @@ class DirectionTrace:
     steps: tuple[Step, ...]
     tables_before: frozenset[str]
     tables_after: frozenset[str]
+    error: str | None = None  # the direction failed here (after its last step)
+    trailing_waivers: tuple[Waiver, ...] = ()  # declared after the last step
 
     @property
     def kept_tables(self) -> frozenset[str]:
@@ -328,9 +331,13 @@ def traced(connection: Connection, run: Callable[[], None]) -> DirectionTrace:
     recorder = _Recorder(connection, open_session)
     event.listen(connection, "before_cursor_execute", recorder.before)
     event.listen(connection, "after_cursor_execute", recorder.after)
+    error = None
     try:
         with _waivers_logged(recorder):
             run()
+    except Exception as exc:  # the trace says where it failed; the gate reports it
+        error = describe(exc, engine.url)
+        connection.rollback()
     finally:
         event.remove(connection, "before_cursor_execute", recorder.before)
         event.remove(connection, "after_cursor_execute", recorder.after)
@@ -341,6 +348,8 @@ def traced(connection: Connection, run: Callable[[], None]) -> DirectionTrace:
         tuple(_steps(recorder.raw)),
         frozenset(r.name for r in start.values() if r.is_table and not r.bookkeeping),
         frozenset(r.name for r in end.values() if r.is_table and not r.bookkeeping),
+        error,
+        tuple(recorder.pending_waivers),
     )
 
 

@@ -11,6 +11,8 @@ direction creates or drops is nobody's yet, or any more). Two rules:
   proves) is held while nothing reads the table, so it is not a finding; Squawk judges
   what only the text shows.
 - `trace-rewrites-table`: a statement rewrote such a table (its relfilenode changed).
+- `trace-fails`: the direction fails on a database whose tables hold a few rows (a
+  `NOT NULL` column without a default, a constraint the rows break).
 
 A waiver (`op.waive_lint("trace-blocks-writes", reason="...")`, in the direction's own
 function) covers the first finding of its rule in the statements after it; a trace
@@ -20,11 +22,12 @@ waiver that covers nothing is a finding of its own.
 from dataclasses import dataclass
 
 from dbtools.review.locks import MODES, blocks, blocks_writes
-from dbtools.review.trace import DirectionTrace, Step
+from dbtools.review.trace import DirectionTrace, Step, Waiver
 
 BLOCKS_WRITES = "trace-blocks-writes"
 REWRITES = "trace-rewrites-table"
-RULES = (BLOCKS_WRITES, REWRITES)
+FAILS = "trace-fails"  # the direction fails on a database whose tables hold rows
+RULES = (BLOCKS_WRITES, REWRITES, FAILS)
 
 
 def is_trace_rule(rule: str) -> bool:
@@ -58,7 +61,15 @@ def observed(trace: DirectionTrace) -> list[Finding]:
                 if earlier is None or MODES.index(lock.mode) > MODES.index(earlier[0]):
                     locks[lock.relation] = (lock.mode, number)
         found += _findings(step, number, kept, locks)
-    return _waive(trace.steps, found)
+    if trace.error is not None:
+        found.append(
+            Finding(
+                FAILS,
+                len(trace.steps) + 1,
+                f"fails on a database whose tables hold a few rows: {trace.error}",
+            )
+        )
+    return _waive(trace.steps, found, trace.trailing_waivers)
 
 
 def _findings(
@@ -89,13 +100,17 @@ def _findings(
     return found
 
 
-def _waive(steps: tuple[Step, ...], found: list[Finding]) -> list[Finding]:
+def _waive(
+    steps: tuple[Step, ...], found: list[Finding], trailing: tuple[Waiver, ...]
+) -> list[Finding]:
     """Each waiver covers the first finding of its rule at or after its statement."""
     result = list(found)
+    placed = [(number, step.waivers) for number, step in enumerate(steps, start=1)]
+    placed.append((len(steps) + 1, trailing))
     waivers = [
         (number, rule, waiver.reason)
-        for number, step in enumerate(steps, start=1)
-        for waiver in step.waivers
+        for number, declared in placed
+        for waiver in declared
         for rule in waiver.rules
         if is_trace_rule(rule)
     ]

@@ -86,6 +86,7 @@ class Relation:
 class Lock:
     relation: str
     mode: str  # as SQL names it: ACCESS EXCLUSIVE, SHARE UPDATE EXCLUSIVE, ...
+    new: bool = False  # the statement created the relation: nobody else can use it yet
 
     @property
     def blocks(self) -> list[str]:
@@ -112,8 +113,9 @@ class Step:
 
     @property
     def blocks(self) -> list[str]:
-        """What the statement's locks make others wait for: reads, writes, both."""
-        found = {what for lock in self.locks for what in lock.blocks}
+        """What the statement's locks on relations that existed before it make others
+        wait for: reads, writes, both."""
+        found = {what for lock in self.locks if not lock.new for what in lock.blocks}
         return [what for what in ("reads", "writes") if what in found]
 
     @property
@@ -361,7 +363,11 @@ def _steps(raw: list[_Raw]) -> Iterator[Step]:
         known = {**record.before, **record.after}
         user = {oid: r for oid, r in known.items() if not r.bookkeeping}
         locks = sorted(
-            {Lock(user[oid].name, mode_name(mode)) for oid, mode in record.locks if oid in user},
+            {
+                Lock(user[oid].name, mode_name(mode), oid not in record.before)
+                for oid, mode in record.locks
+                if oid in user
+            },
             key=lambda lock: (lock.relation, lock.mode),
         )
         rewrites = sorted(

@@ -1,17 +1,17 @@
 """The one way this repository declares an operation: a dataclass, registered as `op.<name>`.
 
-    @operation("validate_constraint")
+    @operation("refresh_view")
     @dataclass(eq=False)
-    class ValidateConstraintOp(MigrateOperation):
-        table_name: str
-        constraint_name: str
-        schema: str | None = field(default=None, kw_only=True)
+    class RefreshViewOp(MigrateOperation):
+        view_name: str
+        concurrently: bool = field(default=True, kw_only=True)
 
-        def reverse(self) -> MigrateOperation: ...
+        def reverse(self) -> MigrateOperation: ...  # where the operation has one
 
 The dataclass writes the constructor; `operation` writes the classmethod Alembic's
-`Operations.register_operation` needs (`op.validate_constraint(*args, **kw)` invokes
-`ValidateConstraintOp(*args, **kw)`) and registers it. A class with a field named `kw`
+`Operations.register_operation` needs (`op.refresh_view(*args, **kw)` invokes
+`RefreshViewOp(*args, **kw)`) and registers it; `Operations.implementation_for` then
+says what it runs, as usual. A class with a field named `kw`
 (a dict) receives there every keyword argument it has no field for, as Alembic's own
 `create_index(..., postgresql_where=...)` does. `eq=False` keeps Alembic's identity
 semantics for operations (they are compared and hashed as objects).

@@ -102,11 +102,18 @@ def _constraint(statement: object) -> str | None:
     return None
 
 
-def _default(statement: object) -> str | None:
+def _added_column(statement: object) -> tuple[str, ColumnDef] | None:
     found = _alter(statement, AlterTableType.AT_AddColumn)
     if found is None or not isinstance(found[1].def_, ColumnDef):
         return None
-    table, column = found[0], found[1].def_
+    return found[0], found[1].def_
+
+
+def _default(statement: object) -> str | None:
+    added = _added_column(statement)
+    if added is None:
+        return None
+    table, column = added
     default = next(
         (c.raw_expr for c in column.constraints or () if c.contype == ConstrType.CONSTR_DEFAULT),
         None,
@@ -115,12 +122,19 @@ def _default(statement: object) -> str | None:
         return None
     name, expression = column.colname, _sql(default)
     return (
-        f'op.add_column("{table}", sa.Column("{name}", <{_sql(column.typeName)}>, '
-        f'nullable=True)); op.alter_column("{table}", "{name}", '
-        f'server_default=sa.text("{expression}")); then, in a revision of its own, '
-        f'op.backfill_in_batches("{table}", set_="{name} = {expression}", '
-        f'where="{name} IS NULL")'
+        f"{_add_nullable(table, name, _sql(column.typeName))}; "
+        f'op.alter_column("{table}", "{name}", server_default=sa.text("{expression}")); '
+        f"then, in a revision of its own, {_backfill(table, name, expression)}"
     )
+
+
+def _add_nullable(table: str, column: str, type_sql: str) -> str:
+    return f'op.add_column("{table}", sa.Column("{column}", <{type_sql}>, nullable=True))'
+
+
+def _backfill(table: str, column: str, value: str, where: str = "") -> str:
+    condition = f"{column} IS NULL{where}"
+    return f'op.backfill_in_batches("{table}", set_="{column} = {value}", where="{condition}")'
 
 
 def _type(statement: object) -> str | None:
@@ -131,23 +145,21 @@ def _type(statement: object) -> str | None:
     column, new_type = command.name, _sql(command.def_.typeName)
     new = f"{column}_new"
     return (
-        f'op.add_column("{table}", sa.Column("{new}", <{new_type}>, nullable=True)); '
-        f'op.backfill_in_batches("{table}", set_="{new} = {column}", where="{new} IS NULL '
-        f'AND {column} IS NOT NULL"); move readers and writers to {new}; drop {column} '
-        "in a later revision"
+        f"{_add_nullable(table, new, new_type)}; "
+        f"{_backfill(table, new, column, f' AND {column} IS NOT NULL')}; move readers and "
+        f"writers to {new}; drop {column} in a later revision"
     )
 
 
 def _required(statement: object) -> str | None:
-    found = _alter(statement, AlterTableType.AT_AddColumn)
-    if found is None or not isinstance(found[1].def_, ColumnDef):
+    added = _added_column(statement)
+    if added is None:
         return None
-    table, column = found[0], found[1].def_
+    table, column = added
+    name = column.colname
     return (
-        f'op.add_column("{table}", sa.Column("{column.colname}", <{_sql(column.typeName)}>, '
-        f'nullable=True)); op.backfill_in_batches("{table}", set_="{column.colname} = ...", '
-        f'where="{column.colname} IS NULL"); then, in a later revision, '
-        f'op.set_not_null_safely("{table}", "{column.colname}")'
+        f"{_add_nullable(table, name, _sql(column.typeName))}; {_backfill(table, name, '...')}; "
+        f'then, in a later revision, op.set_not_null_safely("{table}", "{name}")'
     )
 
 

@@ -28,8 +28,8 @@ CASES = [
     ),
     (
         "adding-foreign-key-constraint",
-        "ALTER TABLE parcels ADD CONSTRAINT fk_p_depot FOREIGN KEY(depot_id) REFERENCES depots(id);",
-        'op.add_foreign_key_not_valid("fk_p_depot", "parcels", "depots", ["depot_id"], ["id"])',
+        "ALTER TABLE parcels ADD CONSTRAINT fk_depot FOREIGN KEY(depot_id) REFERENCES depots(id);",
+        'op.add_foreign_key_not_valid("fk_depot", "parcels", "depots", ["depot_id"], ["id"])',
     ),
     (
         "disallowed-unique-constraint",

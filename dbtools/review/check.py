@@ -59,7 +59,7 @@ def check(env: Env) -> None:
         ("stale", stale_problems),
         ("drift", lambda: drift_problems(env)),
         ("lint", lint_findings),
-        ("trace", revision_trace.problems),
+        ("trace", lambda: revision_trace.problems(lint.lock_rules_flagging)),
     ]
     problems = [f"{name}: {line}" for name, find in sections for line in find()]
     if markers := conflicts.conflicted():
@@ -75,7 +75,7 @@ def check(env: Env) -> None:
     heads = script_directory().get_heads()
     print(
         f"check passed: one head ({heads[0]}), models match the migrations, "
-        "generated artefacts are fresh, lint is clean"
+        "generated artefacts are fresh, lint is clean, the lock traces pass"
     )
 
 

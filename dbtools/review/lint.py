@@ -326,6 +326,15 @@ class TraceVerdicts:
         )
 
 
+def lock_rules_flagging(sql: str) -> list[str]:
+    """Squawk's rules about locks that flag this one statement (for a trace finding to
+    say whether the text showed it too)."""
+    found = run_squawk([SqlSource("statement.upgrade.sql", "statement", sql.rstrip(";") + ";\n")])
+    if isinstance(found, list):
+        return []
+    return sorted({f.rule for f in found.get("statement", []) if f.rule in LOCK_RULES})
+
+
 def _normalised(sql: str) -> str:
     return " ".join(sql.split()).rstrip(";").strip()
 

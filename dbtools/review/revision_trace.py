@@ -181,8 +181,10 @@ def orphans() -> list[Path]:
     return sorted(found - expected)
 
 
-def problems() -> list[str]:
-    """The gate: every unwaived finding of every revision's trace, one line each."""
+def problems(text_says: Callable[[str], list[str]] | None = None) -> list[str]:
+    """The gate: every unwaived finding of every revision's trace, one line each; with
+    `text_says` (the text linter's rules flagging a statement), each says whether the
+    text showed it too."""
     lines = []
     for script in revisions():
         try:
@@ -193,7 +195,15 @@ def problems() -> list[str]:
         for direction in DIRECTIONS:
             trace = traces[direction]
             for finding in trace_gate.unwaived(trace):
-                lines.append(_line(script, direction, trace, finding))
+                line = _line(script, direction, trace, finding)
+                if text_says and 0 < finding.statement <= len(trace.steps):
+                    rules = text_says(trace.steps[finding.statement - 1].sql)
+                    line += (
+                        f" (Squawk flags it too: {', '.join(rules)})"
+                        if rules
+                        else " (Squawk does not flag it from the text: the trace wins)"
+                    )
+                lines.append(line)
     return lines
 
 

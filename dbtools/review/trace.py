@@ -11,8 +11,9 @@ on `connection`) and records, for every statement the revision executes:
   batch of a backfill) has released its locks by the time it returns; for it, before
   it starts, one probe session per table that exists holds `ACCESS EXCLUSIVE` on that
   table, so the statement's first lock on each table waits where the observer sees it
-  (its mode, `granted = false`); the observer then ends that probe's transaction, and
-  keeps sampling `pg_locks` while the statement runs (for its other locks);
+  (its mode, `granted = false`); the observer then ends that probe's transaction. Only
+  these waits are recorded (a sample of its other locks, on an index it builds or drops,
+  would depend on timing, and the file must not);
 - the tables and indexes it rewrote: `pg_class.relfilenode` changed, read in the
   migrating session before and after the statement (it sees its own uncommitted
   catalog);
@@ -43,8 +44,6 @@ from dbtools.operations.waivers import WAIVER_LOG
 from dbtools.review.locks import blocks, mode_name
 
 POLL_SECONDS = 0.002
-IN_TRANSACTION = "pg_locks of its transaction, read after it"
-OUTSIDE = "outside a transaction: a waiting probe on each table, and pg_locks sampled"
 _SESSION = ("SELECT", "WITH", "SET", "RESET", "SHOW")
 
 # Every relation outside the system schemas: oid, file, shown name, kind, the table it
@@ -86,7 +85,8 @@ class Relation:
 class Lock:
     relation: str
     mode: str  # as SQL names it: ACCESS EXCLUSIVE, SHARE UPDATE EXCLUSIVE, ...
-    new: bool = False  # the statement created the relation: nobody else can use it yet
+    # The statement created or dropped the relation: nobody else can use it meanwhile.
+    new: bool = False
 
     @property
     def blocks(self) -> list[str]:
@@ -113,14 +113,10 @@ class Step:
 
     @property
     def blocks(self) -> list[str]:
-        """What the statement's locks on relations that existed before it make others
-        wait for: reads, writes, both."""
+        """What the statement's locks on relations that exist before and after it make
+        others wait for: reads, writes, both."""
         found = {what for lock in self.locks if not lock.new for what in lock.blocks}
         return [what for what in ("reads", "writes") if what in found]
-
-    @property
-    def observed(self) -> str:
-        return IN_TRANSACTION if self.in_transaction else OUTSIDE
 
 
 @dataclass(frozen=True)
@@ -170,7 +166,7 @@ def relations(dbapi_connection: Any) -> dict[int, Relation]:
 
 class _Probe:
     """While one statement outside a transaction runs: a session per table holding
-    ACCESS EXCLUSIVE until the statement waits for it, and pg_locks sampled."""
+    ACCESS EXCLUSIVE until the statement waits for it; the lock it waited for is kept."""
 
     def __init__(self, open_session: Callable[[], Any], pid: int, tables: dict[int, str]):
         self.pid = pid
@@ -194,10 +190,9 @@ class _Probe:
                 while not self._done.is_set():
                     cursor.execute(_LOCKS, (self.pid,))
                     for locktype, relation, mode, granted, _vxid in cursor.fetchall():
-                        if locktype != "relation":
-                            continue
-                        self.seen.add((relation, mode))
-                        if not granted and relation in self._holders:
+                        # Only waits are recorded: what a sample catches depends on timing.
+                        if locktype == "relation" and not granted and relation in self._holders:
+                            self.seen.add((relation, mode))
                             self._release(relation)
                     time.sleep(POLL_SECONDS)
         except BaseException as exc:  # reported by stop(); the statement must not hang
@@ -364,7 +359,11 @@ def _steps(raw: list[_Raw]) -> Iterator[Step]:
         user = {oid: r for oid, r in known.items() if not r.bookkeeping}
         locks = sorted(
             {
-                Lock(user[oid].name, mode_name(mode), oid not in record.before)
+                Lock(
+                    user[oid].name,
+                    mode_name(mode),
+                    oid not in record.before or oid not in record.after,
+                )
                 for oid, mode in record.locks
                 if oid in user
             },

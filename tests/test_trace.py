@@ -242,6 +242,21 @@ def test_make_check_refuses_them_until_waived(grown):
         assert any(name in line and "upgrade statement" in line for line in lines), (case, lines)
     for case in SAFE:
         assert not any(files[case].stem in line for line in lines), (case, lines)
+    # Downgrades are linted too: the plain index's downgrade drops it without
+    # CONCURRENTLY, on a table in use, with the safe form in the revision's names.
+    dropped = [
+        line
+        for line in checked.stdout.splitlines()
+        if f"{files['plain index'].stem}.downgrade.sql" in line
+        and "require-concurrent-index-deletion" in line
+    ]
+    assert len(dropped) == 1, checked.stdout
+    assert f'[safe form: op.drop_index_concurrently("ix_{TABLE}_qty")]' in dropped[0]
+    assert "held briefly" in dropped[0]
+    assert not any(
+        f"{files['concurrent index'].stem}.downgrade.sql" in line
+        for line in checked.stdout.splitlines()
+    )
 
     # Waived in the revision itself, with a reason: the plain index passes the gate.
     path = files["plain index"]

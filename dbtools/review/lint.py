@@ -11,9 +11,9 @@ knows it, the safe form written with the statement's own names.
 
 Where the text and the observation disagree, the observation wins: a finding of a rule
 about locks (`LOCK_RULES`) on a statement whose committed lock trace
-(`migrations/sql/*.trace.json`, dbtools/review/trace.py) shows no write-blocking lock held
-while a table in use is read or rewritten is overruled, and `overruled()` lists it with
-the reason; one the trace confirms says so.
+(`migrations/sql/*.trace.json`, dbtools/review/trace.py) shows it took no write-blocking
+lock on a table in use is overruled, and `overruled()` lists it with the reason; one the
+trace confirms says so, and one whose lock the trace saw held only briefly says that.
 
 Waivers (`op.waive_lint`, dbtools/operations/waivers.py) are applied here rather than by Squawk's
 own ignore comment, which covers only the line right below it: a waiver covers the
@@ -40,6 +40,7 @@ from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 from dbtools.operations.waivers import IGNORE_PREFIX
 from dbtools.review.fixes import safe_form
+from dbtools.review.locks import blocks_writes
 from dbtools.review.revision_sql import DIRECTIONS, render, sql_path
 from dbtools.review.revision_trace import trace_path
 from dbtools.review.statements import Statement, statements
@@ -299,7 +300,9 @@ class TraceVerdicts:
     """What the source's committed lock trace says about each statement of a direction."""
 
     def __init__(self, source: SqlSource) -> None:
-        self.statements: dict[str, bool] = {}  # normalised SQL: the trace flags it
+        # Normalised SQL: whether the gate flags it, and its write-blocking locks on
+        # tables in use (held briefly, when the gate does not flag it).
+        self.statements: dict[str, tuple[bool, list[str]]] = {}
         path = REPO_ROOT / source.trace if source.trace else None
         if path is None or not path.exists():
             return
@@ -308,21 +311,30 @@ class TraceVerdicts:
         except (json.JSONDecodeError, KeyError):
             return
         flagged = {f["statement"] for f in direction.get("findings", []) if f["rule"] != "unused"}
+        in_use = set(direction.get("tables_in_use", []))
         for number, statement in enumerate(direction.get("statements", []), start=1):
-            self.statements[_normalised(statement["sql"])] = number in flagged
+            blocking = [
+                f"{lock['mode']} on {lock['relation']}"
+                for lock in statement["locks"]
+                if lock["relation"] in in_use and blocks_writes(lock["mode"])
+            ]
+            self.statements[_normalised(statement["sql"])] = (number in flagged, blocking)
 
     def judge(self, finding: Finding, sql: str) -> str | None:
         """None: the trace has nothing to say; else the note (overruled ones prefixed)."""
         if finding.rule not in LOCK_RULES:
             return None
-        flagged = self.statements.get(_normalised(sql))
-        if flagged is None:
+        seen = self.statements.get(_normalised(sql))
+        if seen is None:
             return None
+        flagged, blocking = seen
         if flagged:
             return "the lock trace agrees"
+        if blocking:  # brief, but services wait for it: the text's warning stands
+            return f"the lock trace saw {', '.join(blocking)}, held briefly (no scan or rewrite)"
         return (
-            f"{OVERRULED}the lock trace observed no write-blocking lock held while a table "
-            "in use was read or rewritten: the trace wins"
+            f"{OVERRULED}the lock trace observed no write-blocking lock on a table in use: "
+            "the trace wins"
         )
 
 

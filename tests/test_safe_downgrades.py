@@ -84,3 +84,24 @@ def test_each_operation_reverses_to_a_form_that_does_not_scan():
     assert unique.constraint_type == "unique"
     not_null = SetNotNullSafelyOp("t", "a").reverse()
     assert isinstance(not_null, ops.AlterColumnOp) and not_null.modify_nullable is True
+
+
+class _Invoked:
+    """Stands in for Alembic's `Operations` as far as `invoke` goes: keeps the operation."""
+
+    def invoke(self, operation):
+        self.operation = operation
+
+
+def test_op_calls_reach_the_dataclass_extra_keywords_included():
+    called = _Invoked()
+    CreateIndexConcurrentlyOp.create_index_concurrently(
+        called, "ix_t_a", "t", ("a",), unique=True, postgresql_where="a > 0"
+    )
+    built = called.operation
+    assert (built.index_name, built.columns, built.unique) == ("ix_t_a", ["a"], True)
+    assert built.kw == {"postgresql_where": "a > 0"}
+    AddForeignKeyNotValidOp.add_foreign_key_not_valid(
+        called, "fk", "t", "u", ["u_id"], ["id"], ondelete="CASCADE"
+    )
+    assert called.operation.kw == {"ondelete": "CASCADE"}

@@ -112,6 +112,13 @@ SAFE = {
 }
 
 
+# Last in the chain: fails on a table that holds rows (and only there).
+FAILING = (
+    f'op.add_column("{TABLE}", sa.Column("required", sa.BigInteger(), nullable=False))',
+    f'op.drop_column("{TABLE}", "required")',
+)
+
+
 def trace_of(path: Path) -> dict:
     sql = path.parent.parent / "sql" / f"{path.stem}.trace.json"
     return json.loads(sql.read_text())
@@ -132,12 +139,13 @@ def grown(tmp_path_factory, server_url):
     """A copy whose chain ends with the synthetic table, the unsafe and the safe
     revisions, generated; and the revision files by name."""
     root = copy_repo(tmp_path_factory.mktemp("trace"))
-    ids = [f"ace{n:09d}" for n in range(1, 2 + len(UNSAFE) + len(SAFE))]
+    ids = [f"ace{n:09d}" for n in range(1, 3 + len(UNSAFE) + len(SAFE))]
     files = {}
     down = HEAD
     steps = [("create", CREATE, f'op.drop_table("{TABLE}")\nop.execute("DROP TYPE {ENUM}")')]
     steps += [(name, up, back) for name, (up, back, _sql) in UNSAFE.items()]
     steps += [(name, up, back) for name, (up, back) in SAFE.items()]
+    steps += [("failing", *FAILING)]
     for rev, (name, up, back) in zip(ids, steps, strict=True):
         files[name] = write_revision(root, rev, down, f"Trace test: {name}.", up, back)
         down = rev
@@ -291,3 +299,16 @@ def test_the_conflict_table_is_postgresql_s(engine):
             one.rollback()
             two.rollback()
     assert [len(locks.blocks(m)) for m in locks.MODES] == [0, 0, 0, 0, 1, 1, 1, 2]
+
+
+def test_a_revision_that_fails_on_rows_is_a_finding(grown):
+    root, files, env = grown
+    upgrade = trace_of(files["failing"])["upgrade"]
+    assert 'column "required" of relation' in upgrade["error"]
+    assert "contains null values" in upgrade["error"]
+    assert [f["rule"] for f in upgrade["findings"]] == ["trace-fails"]
+    checked = make(root, "check", env)
+    assert any(
+        files["failing"].stem in line and "trace-fails" in line
+        for line in checked.stdout.splitlines()
+    ), checked.stdout

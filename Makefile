@@ -19,11 +19,11 @@ TEST_WORKERS ?= auto
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint format release
 .PHONY: bench bench-quick
-.PHONY: audit test-matrix verify
+.PHONY: audit test-matrix verify review
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" EMPTY=1 (revision), FROM= TO= (sql)"
+	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" EMPTY=1 (revision), FROM= TO= (sql), FROM= REVIEW_FORMAT=json (review)"
 	@echo "  verify: VERIFY_FORMAT=json, VERIFY_SCRATCH_URL=<server>, VERIFY_SCHEMAS=a,b; MIGRATION_VERIFY=1 make upgrade"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -83,7 +83,7 @@ release: $(STAMP) ## mark every revision as released (migrations/RELEASED); comm
 format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
 	@$(BIN)/ruff check --fix --quiet --exit-zero . && $(BIN)/ruff format --quiet . && $(BIN)/ruff check --quiet .
 
-lint: $(STAMP) ## ruff (lint and format check), import-linter (the layers) and squawk on each revision's SQL
+lint: $(STAMP) ## ruff, import-linter (the layers), squawk on each revision's SQL, actionlint on the workflows
 	@$(RUN) lint
 
 bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and docs/bench/
@@ -91,6 +91,9 @@ bench: $(STAMP) ## the benchmarks (about 20 min): rewrites BENCHMARKS.md and doc
 
 bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the harness runs
 	@$(BIN)/python -m bench --quick
+
+review: $(STAMP) ## new revisions (after FROM, default: not on the base branch): SQL, lint, lock trace
+	@$(RUN) review --from "$(FROM)"
 
 verify: $(STAMP) ## compare the database with the schema of its recorded revision (reads only)
 	@$(RUN) verify

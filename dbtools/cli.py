@@ -157,6 +157,11 @@ def check(env: settings.Env, _args: argparse.Namespace) -> None:
     )
 
 
+def review(env: settings.Env, args: argparse.Namespace) -> None:
+    """`make review`: the new revisions as Markdown (or REVIEW_FORMAT=json) for a PR."""
+    sys.stdout.write(job("review.report").rendered(env, args.from_rev))
+
+
 def release(_env: settings.Env, _args: argparse.Namespace) -> None:
     """`make release`: mark every revision not yet listed in migrations/RELEASED."""
     for revision in job("review.released").release():
@@ -253,6 +258,13 @@ COMMANDS = (
         "compare the database with the schema of its revision",
         verify,
         reads_revisions=True,
+    ),
+    Command(
+        "review",
+        "the new revisions for a pull request: SQL, lint with fixes, lock trace",
+        review,
+        (Argument(("--from",), {"dest": "from_rev", "default": ""}),),
+        True,
     ),
 )
 

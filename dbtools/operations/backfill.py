@@ -22,11 +22,12 @@ each batch (PostgreSQL 11+, outside a transaction, as psql runs it after the `CO
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass, field
 
 from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import text
 
+from dbtools.operations.declare import operation
 from dbtools.operations.outside import outside_transaction, quote
 
 log = logging.getLogger("alembic.env")
@@ -34,40 +35,34 @@ log = logging.getLogger("alembic.env")
 DEFAULT_BATCH_SIZE = 10_000
 
 
-@Operations.register_operation("backfill_in_batches")
+@operation("backfill_in_batches")
+@dataclass(eq=False)
 class BackfillInBatchesOp(MigrateOperation):
     """UPDATE table SET set_ WHERE where, in key ranges of batch_size, each committed."""
 
-    def __init__(
-        self,
-        table_name: str,
-        set_: str,
-        where: str,
-        *,
-        key: str = "id",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        pause_seconds: float = 0.0,
-        schema: str | None = None,
-    ) -> None:
-        if not where or not where.strip():
+    table_name: str
+    set_: str
+    where: str
+    key: str = field(default="id", kw_only=True)
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, kw_only=True)
+    pause_seconds: float = field(default=0.0, kw_only=True)
+    schema: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not self.where or not self.where.strip():
             raise ValueError(
                 "backfill_in_batches needs `where`: the condition of rows still to update "
                 "(it is what lets an interrupted backfill resume)"
             )
-        if batch_size < 1 or pause_seconds < 0:
+        if self.batch_size < 1 or self.pause_seconds < 0:
             raise ValueError("backfill_in_batches needs batch_size >= 1 and pause_seconds >= 0")
-        self.table_name = table_name
-        self.set_ = set_
-        self.where = where
-        self.key = key
-        self.batch_size = int(batch_size)
-        self.pause_seconds = float(pause_seconds)
-        self.schema = schema
+        self.batch_size, self.pause_seconds = int(self.batch_size), float(self.pause_seconds)
 
-    @classmethod
-    def backfill_in_batches(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.backfill_in_batches(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def reverse(self) -> MigrateOperation:
+        raise NotImplementedError(
+            "backfill_in_batches has no reverse: the values it overwrote are gone; a "
+            "downgrade that needs them back says so by hand"
+        )
 
 
 @Operations.implementation_for(BackfillInBatchesOp)

@@ -20,12 +20,13 @@ Each is idempotent online, so a rerun after a failure in a later step continues:
 constraint that exists is not added again, an index that is valid is kept.
 """
 
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from alembic.operations import MigrateOperation, Operations
+from alembic.operations import MigrateOperation, Operations, ops
 
 from dbtools.core.errors import UserError
+from dbtools.operations.declare import operation
 from dbtools.operations.indexes import CreateIndexConcurrentlyOp, build_index
 from dbtools.operations.outside import (
     column_not_null,
@@ -47,30 +48,26 @@ def not_null_check_name(table: str, column: str) -> str:
     return f"ck_{table}_{column}"[: MAX_NAME - len("_not_null")] + "_not_null"
 
 
-@Operations.register_operation("add_foreign_key_not_valid")
+@operation("add_foreign_key_not_valid")
+@dataclass(eq=False)
 class AddForeignKeyNotValidOp(MigrateOperation):
     """A foreign key added NOT VALID, then validated in a transaction of its own."""
 
-    def __init__(
-        self,
-        constraint_name: str,
-        source_table: str,
-        referent_table: str,
-        local_cols: Sequence[str],
-        remote_cols: Sequence[str],
-        **kw: Any,
-    ) -> None:
-        self.constraint_name = constraint_name
-        self.source_table = source_table
-        self.referent_table = referent_table
-        self.local_cols = list(local_cols)
-        self.remote_cols = list(remote_cols)
-        self.kw = kw
+    constraint_name: str
+    source_table: str
+    referent_table: str
+    local_cols: list[str]
+    remote_cols: list[str]
+    kw: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
-    @classmethod
-    def add_foreign_key_not_valid(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.add_foreign_key_not_valid(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def __post_init__(self) -> None:
+        self.local_cols, self.remote_cols = list(self.local_cols), list(self.remote_cols)
+
+    def reverse(self) -> ops.DropConstraintOp:
+        schema = self.kw.get("source_schema")
+        return ops.DropConstraintOp(
+            self.constraint_name, self.source_table, type_="foreignkey", schema=schema
+        )
 
 
 @Operations.implementation_for(AddForeignKeyNotValidOp)
@@ -89,22 +86,20 @@ def _add_foreign_key_not_valid(operations: Operations, op: AddForeignKeyNotValid
     validate(operations, op.source_table, op.constraint_name, schema)
 
 
-@Operations.register_operation("add_check_not_valid")
+@operation("add_check_not_valid")
+@dataclass(eq=False)
 class AddCheckNotValidOp(MigrateOperation):
     """A CHECK added NOT VALID, then validated in a transaction of its own."""
 
-    def __init__(
-        self, constraint_name: str, table_name: str, condition: Any, *, schema: str | None = None
-    ) -> None:
-        self.constraint_name = constraint_name
-        self.table_name = table_name
-        self.condition = condition
-        self.schema = schema
+    constraint_name: str
+    table_name: str
+    condition: Any
+    schema: str | None = field(default=None, kw_only=True)
 
-    @classmethod
-    def add_check_not_valid(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.add_check_not_valid(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def reverse(self) -> ops.DropConstraintOp:
+        return ops.DropConstraintOp(
+            self.constraint_name, self.table_name, type_="check", schema=self.schema
+        )
 
 
 @Operations.implementation_for(AddCheckNotValidOp)
@@ -113,19 +108,22 @@ def _add_check_not_valid(operations: Operations, op: AddCheckNotValidOp) -> None
     validate(operations, op.table_name, op.constraint_name, op.schema)
 
 
-@Operations.register_operation("validate_constraint")
+@operation("validate_constraint")
+@dataclass(eq=False)
 class ValidateConstraintOp(MigrateOperation):
     """`ALTER TABLE ... VALIDATE CONSTRAINT`, in a transaction of its own."""
 
-    def __init__(self, table_name: str, constraint_name: str, *, schema: str | None = None):
-        self.table_name = table_name
-        self.constraint_name = constraint_name
-        self.schema = schema
+    table_name: str
+    constraint_name: str
+    schema: str | None = field(default=None, kw_only=True)
 
-    @classmethod
-    def validate_constraint(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.validate_constraint(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def reverse(self) -> MigrateOperation:
+        # PostgreSQL has no way back to NOT VALID; the downgrade that drops the constraint
+        # is the reverse of the operation that added it.
+        raise NotImplementedError(
+            f"validate_constraint({self.constraint_name!r}) has no reverse: PostgreSQL cannot "
+            "mark a constraint NOT VALID again; drop the constraint in the downgrade instead"
+        )
 
 
 @Operations.implementation_for(ValidateConstraintOp)
@@ -133,19 +131,24 @@ def _validate_constraint(operations: Operations, op: ValidateConstraintOp) -> No
     validate(operations, op.table_name, op.constraint_name, op.schema)
 
 
-@Operations.register_operation("set_not_null_safely")
+@operation("set_not_null_safely")
+@dataclass(eq=False)
 class SetNotNullSafelyOp(MigrateOperation):
     """SET NOT NULL through a validated CHECK, so the table is not scanned under a lock."""
 
-    def __init__(self, table_name: str, column_name: str, *, schema: str | None = None):
-        self.table_name = table_name
-        self.column_name = column_name
-        self.schema = schema
+    table_name: str
+    column_name: str
+    schema: str | None = field(default=None, kw_only=True)
 
-    @classmethod
-    def set_not_null_safely(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.set_not_null_safely(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def reverse(self) -> ops.AlterColumnOp:
+        # DROP NOT NULL: a brief lock and no scan.
+        return ops.AlterColumnOp(
+            self.table_name,
+            self.column_name,
+            schema=self.schema,
+            existing_nullable=False,
+            modify_nullable=True,
+        )
 
 
 @Operations.implementation_for(SetNotNullSafelyOp)
@@ -164,27 +167,24 @@ def _set_not_null_safely(operations: Operations, op: SetNotNullSafelyOp) -> None
     operations.drop_constraint(operations.f(check), table, schema=schema, if_exists=True)
 
 
-@Operations.register_operation("add_unique_using_index")
+@operation("add_unique_using_index")
+@dataclass(eq=False)
 class AddUniqueUsingIndexOp(MigrateOperation):
     """A unique index built concurrently, then attached as the constraint (USING INDEX)."""
 
-    def __init__(
-        self,
-        constraint_name: str,
-        table_name: str,
-        columns: Sequence[str],
-        *,
-        schema: str | None = None,
-    ) -> None:
-        self.constraint_name = constraint_name
-        self.table_name = table_name
-        self.columns = list(columns)
-        self.schema = schema
+    constraint_name: str
+    table_name: str
+    columns: list[str]
+    schema: str | None = field(default=None, kw_only=True)
 
-    @classmethod
-    def add_unique_using_index(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.add_unique_using_index(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def __post_init__(self) -> None:
+        self.columns = list(self.columns)
+
+    def reverse(self) -> ops.DropConstraintOp:
+        # Dropping the constraint drops its index: a brief lock, no scan.
+        return ops.DropConstraintOp(
+            self.constraint_name, self.table_name, type_="unique", schema=self.schema
+        )
 
 
 @Operations.implementation_for(AddUniqueUsingIndexOp)

@@ -14,15 +14,19 @@ broken index:
 - after the build, `pg_index.indisvalid` must be true, or the step fails.
 
 Offline it renders the build and a check that fails the script on an INVALID index.
+
+`op.drop_index_concurrently("ix_users_email", "users")` is its reverse (what autogenerate
+writes in the downgrade): `DROP INDEX CONCURRENTLY IF EXISTS`, outside the transaction.
 """
 
 import logging
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.operations import MigrateOperation, Operations
 
 from dbtools.core.errors import UserError
+from dbtools.operations.declare import operation
 from dbtools.operations.outside import Outside, index_valid, outside_transaction, quote
 
 log = logging.getLogger("alembic.env")
@@ -32,31 +36,45 @@ class InvalidIndexError(UserError):
     """A concurrent build ended without error but left an INVALID index."""
 
 
-@Operations.register_operation("create_index_concurrently")
+@operation("create_index_concurrently")
+@dataclass(eq=False)
 class CreateIndexConcurrentlyOp(MigrateOperation):
     """Build an index CONCURRENTLY, outside the transaction; valid, or dropped again."""
 
-    def __init__(
-        self,
-        index_name: str,
-        table_name: str,
-        columns: Sequence[Any],
-        *,
-        schema: str | None = None,
-        unique: bool = False,
-        **kw: Any,
-    ) -> None:
-        self.index_name = index_name
-        self.table_name = table_name
-        self.columns = list(columns)
-        self.schema = schema
-        self.unique = unique
-        self.kw = kw
+    index_name: str
+    table_name: str
+    columns: list[Any]
+    schema: str | None = field(default=None, kw_only=True)
+    unique: bool = field(default=False, kw_only=True)
+    kw: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
-    @classmethod
-    def create_index_concurrently(cls, operations: Operations, *args: Any, **kw: Any) -> None:
-        """`op.create_index_concurrently(...)`, with the arguments of the class."""
-        operations.invoke(cls(*args, **kw))
+    def __post_init__(self) -> None:
+        self.columns = list(self.columns)
+
+    def reverse(self) -> "DropIndexConcurrentlyOp":
+        return DropIndexConcurrentlyOp(
+            self.index_name, self.table_name, schema=self.schema, reverse_of=self
+        )
+
+
+@operation("drop_index_concurrently")
+@dataclass(eq=False)
+class DropIndexConcurrentlyOp(MigrateOperation):
+    """`DROP INDEX CONCURRENTLY IF EXISTS`, outside the transaction: blocks no reads or writes."""
+
+    index_name: str
+    table_name: str | None = None
+    schema: str | None = field(default=None, kw_only=True)
+    # The build it undoes, so that its own reverse can build the index again.
+    reverse_of: CreateIndexConcurrentlyOp | None = field(default=None, kw_only=True, repr=False)
+
+    def reverse(self) -> CreateIndexConcurrentlyOp:
+        if self.reverse_of is None or self.table_name is None:
+            raise ValueError(
+                f"drop_index_concurrently({self.index_name!r}) does not know the index's "
+                "columns: write its reverse by hand"
+            )
+        return self.reverse_of
 
 
 @Operations.implementation_for(CreateIndexConcurrentlyOp)
@@ -93,6 +111,15 @@ def build_index(operations: Operations, outside: Outside, op: CreateIndexConcurr
             drop_leftover(operations, op.index_name, op.schema, exc)
         raise
     require_valid(operations, outside, op.index_name, op.schema)
+
+
+@Operations.implementation_for(DropIndexConcurrentlyOp)
+def _drop_index_concurrently(operations: Operations, op: DropIndexConcurrentlyOp) -> None:
+    with outside_transaction(operations) as outside:
+        if not outside.concurrently:  # inside a caller's transaction: the plain form
+            operations.drop_index(op.index_name, op.table_name, schema=op.schema, if_exists=True)
+            return
+        drop_concurrently(operations, op.index_name, op.schema)
 
 
 def drop_concurrently(operations: Operations, name: str, schema: str | None) -> None:

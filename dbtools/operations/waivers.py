@@ -18,39 +18,49 @@ Importing this module registers the operation; `migrations/env.py` imports it.
 """
 
 import logging
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 from alembic.operations import MigrateOperation, Operations
+
+from dbtools.operations.declare import operation
 
 log = logging.getLogger("alembic.env")
 
 WAIVER_PREFIX = "-- Lint waiver: "
 IGNORE_PREFIX = "-- squawk-ignore "
+# What a waiver logs online (the lock trace, dbtools/review/trace.py, reads it).
+WAIVER_LOG = "Lint waiver (%s): %s"
 
 
-@Operations.register_operation("waive_lint")
+@operation("waive_lint")
+@dataclass(eq=False)
 class WaiveLintOp(MigrateOperation):
     """Waive the named linter rule(s) for the statement that follows, with a reason."""
 
-    def __init__(self, rules: Sequence[str], reason: str) -> None:
-        self.rules = list(rules)
-        self.reason = " ".join(reason.split())
+    rules: list[str]
+    reason: str
 
-    @classmethod
-    def waive_lint(cls, operations: Operations, rules: str | Sequence[str], reason: str) -> None:
-        names = [rules] if isinstance(rules, str) else list(rules)
-        if not names or not all(n and n.replace("-", "").isalnum() for n in names):
+    def __post_init__(self) -> None:
+        rules = self.rules
+        self.rules = [rules] if isinstance(rules, str) else list(rules)
+        if not self.rules or not all(n and n.replace("-", "").isalnum() for n in self.rules):
             raise ValueError(f"waive_lint needs rule names like 'ban-drop-column', got {rules!r}")
-        if not reason or not reason.strip():
+        if not self.reason or not self.reason.strip():
             raise ValueError("waive_lint needs a reason: say why the rule does not apply here")
-        operations.invoke(cls(names, reason))
+        self.reason = " ".join(self.reason.split())
+
+    def reverse(self) -> MigrateOperation:
+        raise NotImplementedError(
+            "waive_lint has no reverse: a downgrade waives its own rules, before the "
+            "statement each is for"
+        )
 
 
 @Operations.implementation_for(WaiveLintOp)
 def _waive_lint(operations: Operations, operation: WaiveLintOp) -> None:
     context = operations.get_context()
     if not context.as_sql:
-        log.info("Lint waiver (%s): %s", ", ".join(operation.rules), operation.reason)
+        log.info(WAIVER_LOG, ", ".join(operation.rules), operation.reason)
         return
     # Written straight to the buffer, not through static_output(): that adds a blank
     # line, and Squawk's ignore comment covers only the line right below it.

@@ -3,7 +3,8 @@
 `check` gathers every problem into one list before failing, so one run tells a
 contributor everything to fix: drift between the models and the migrations, more than
 one head, a released revision edited, a revision docstring still the template's, stale
-generated artefacts, linter findings.
+generated artefacts, linter findings, and what the lock traces observed
+(dbtools/review/trace_gate.py).
 """
 
 import sys
@@ -19,7 +20,15 @@ from dbtools.core.chain import script_directory, several_heads
 from dbtools.core.errors import UserError, describe
 from dbtools.core.paths import REPO_ROOT
 from dbtools.core.settings import Env
-from dbtools.review import conflicts, fingerprints, generated, lint, released, revision_sql
+from dbtools.review import (
+    conflicts,
+    fingerprints,
+    generated,
+    lint,
+    released,
+    revision_sql,
+    revision_trace,
+)
 from dbtools.review.docstrings import unwritten_docstrings
 from dbtools.review.drift import drift
 from dbtools.review.fingerprints import Fingerprints
@@ -32,16 +41,17 @@ class Generated:
     """What `make generate` changed (paths relative to the repository root)."""
 
     written: list[Path]
-    removed: list[Path]  # rendered SQL of revisions that no longer exist
+    removed: list[Path]  # rendered SQL and traces of revisions that no longer exist
 
 
 def generate_artefacts(env: Env) -> Generated:
-    """Rewrite every generated artefact; delete rendered SQL of revisions that are gone;
-    record what each SQL file was rendered from (and whether Squawk finds it clean)."""
+    """Rewrite every generated artefact; delete rendered SQL and traces of revisions that
+    are gone; record what each SQL file was rendered from (and whether Squawk finds it
+    clean)."""
     before = Fingerprints.now()
     report_scope(before)
     written = generated.generate(env)
-    removed = revision_sql.orphans()
+    removed = revision_sql.orphans() + revision_trace.orphans()
     for path in removed:
         (REPO_ROOT / path).unlink()
     if record_fingerprints(before):
@@ -89,6 +99,7 @@ def problems(env: Env) -> list[str]:
         ("stale", lambda: stale_problems(env)),
         ("drift", lambda: drift_problems(env)),
         ("lint", lint_findings),
+        ("trace", lambda: trace_problems(env)),
     ]
     found = [f"{name}: {line}" for name, find in sections for line in find()]
     if markers := conflicts.conflicted():
@@ -108,9 +119,9 @@ def lint_findings() -> list[str]:
     one line."""
     if markers := conflicts.conflicted():
         # The import layers are not read: a conflicted module cannot even be parsed.
-        findings = lint.ruff() + lint.squawk()
+        findings = lint.ruff() + lint.squawk() + lint.actionlint()
         return [conflicts.advice(markers), *conflicts.without_conflicted(findings, markers)]
-    return lint.ruff() + lint.layers() + lint.squawk()
+    return lint.ruff() + lint.layers() + lint.squawk() + lint.actionlint()
 
 
 def head_problems() -> list[str]:
@@ -134,9 +145,14 @@ def stale_problems(env: Env) -> list[str]:
     ]
     lines += [
         f"{path} belongs to no revision: {GENERATE_HINT} (it deletes it)"
-        for path in revision_sql.orphans()
+        for path in revision_sql.orphans() + revision_trace.orphans()
     ]
     return lines
+
+
+def trace_problems(env: Env) -> list[str]:
+    """The lock-trace gate; each finding says whether Squawk sees it from the text too."""
+    return revision_trace.problems(devserver.database_url(env), lint.lock_rules_flagging)
 
 
 def drift_problems(env: Env) -> list[str]:

@@ -47,6 +47,13 @@ RENDERER_INPUTS = (
     "dbtools/review/safe_forms.py",
     "dbtools/review/drift.py",
     "dbtools/review/enum_values.py",
+    "dbtools/review/hooks.py",
+    # The lock trace committed beside each revision's SQL.
+    "dbtools/review/trace.py",
+    "dbtools/review/seed.py",
+    "dbtools/review/revision_trace.py",
+    "dbtools/review/trace_gate.py",
+    "dbtools/review/locks.py",
     "schema/__init__.py",
     "schema/base.py",
     "schema/naming.py",
@@ -68,6 +75,10 @@ LINT_INPUTS = (
     "dbtools/review/lint.py",
     "dbtools/review/statements.py",
     "dbtools/operations/waivers.py",
+    # Findings carry a safe form, and the committed lock trace overrules or confirms them.
+    "dbtools/review/fixes.py",
+    "dbtools/review/locks.py",
+    "dbtools/review/trace_gate.py",
 )
 LINT_PIN = "squawk-cli"  # its line in requirements-dev.txt
 

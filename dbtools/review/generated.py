@@ -9,13 +9,18 @@ from pathlib import Path
 from dbtools.consume import artefacts as consumer_artefacts
 from dbtools.core.artefacts import Artefact
 from dbtools.core.settings import Env
-from dbtools.review import guide, revision_sql
+from dbtools.review import guide, revision_sql, revision_trace
 
 
 def artefacts(env: Env) -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow.
     `env` names the server those that need PostgreSQL render on."""
-    return [*revision_sql.artefacts(), *guide.artefacts(), *consumer_artefacts.artefacts(env)]
+    return [
+        *revision_sql.artefacts(),
+        *revision_trace.artefacts(env),
+        *guide.artefacts(),
+        *consumer_artefacts.artefacts(env),
+    ]
 
 
 def paths() -> list[Path]:

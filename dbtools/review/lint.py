@@ -1,11 +1,21 @@
 """The linters `make lint` and `make check` run: ruff and import-linter on the Python,
-Squawk on the SQL.
+Squawk on the SQL, actionlint on the CI workflows in `.github/workflows/`.
 
 Each returns its findings as lines `path:line:column: message`, so both commands can
-print one list. Squawk reads the SQL each revision renders now (not only what was last
-committed, so a revision written by hand is linted before `make generate`), with the
-configuration in `.squawk.toml`. A revision whose fingerprint holds and that Squawk found
-clean under the same configuration (dbtools/review/fingerprints.py) is not linted again.
+print one list. Squawk reads the SQL each revision renders now, upgrade and downgrade
+(not only what was last committed, so a revision written by hand is linted before
+`make generate`), with the configuration in `.squawk.toml`; downgrades leave out the
+rules about dropping (`DOWNGRADE_EXCLUDED`: removing what the upgrade added is their
+purpose). Each finding carries Squawk's own help text and, where dbtools/review/fixes.py
+knows it, the safe form written with the statement's own names. A revision whose
+fingerprint holds and that Squawk found clean under the same configuration
+(dbtools/review/fingerprints.py) is not linted again.
+
+Where the text and the observation disagree, the observation wins: a finding of a rule
+about locks (`LOCK_RULES`) on a statement whose committed lock trace
+(`migrations/sql/*.trace.json`, dbtools/review/trace.py) shows it took no write-blocking
+lock on a table in use is overruled, and `overruled()` lists it with the reason; one the
+trace confirms says so, and one whose lock the trace saw held only briefly says that.
 
 Waivers (`op.waive_lint`, dbtools/operations/waivers.py) are applied here rather than by Squawk's
 own ignore comment, which covers only the line right below it: a waiver covers the
@@ -14,14 +24,17 @@ that statement the finding is (a column of a multi-line `CREATE TABLE`) and what
 statements come between (the `CREATE TYPE` an enum column emits before its table).
 """
 
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from alembic.script import Script
 from alembic.util import CommandError
 
 from dbtools.core.chain import revisions
@@ -29,11 +42,46 @@ from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 from dbtools.operations.waivers import IGNORE_PREFIX
 from dbtools.review.fingerprints import Fingerprints
-from dbtools.review.revision_sql import render, sql_path
+from dbtools.review.fixes import safe_form
+from dbtools.review.locks import blocks_writes
+from dbtools.review.revision_sql import DIRECTIONS, render, sql_path
+from dbtools.review.revision_trace import SUFFIX, trace_path
 from dbtools.review.statements import Statement, statements
+from dbtools.review.trace_gate import is_trace_rule
 
 BIN = Path(sys.executable).parent
 RENDERED_NOW = "as the revision renders now; `make generate` writes it"
+
+# Not applied to downgrades: a downgrade exists to remove what its upgrade added.
+DOWNGRADE_EXCLUDED = (
+    "ban-drop-column",
+    "ban-drop-table",
+    "ban-drop-constraint",
+    "ban-drop-not-null",
+    "ban-drop-default",
+    "ban-drop-type",
+    "ban-drop-view",
+    "ban-drop-function",
+    "ban-drop-sequence",
+    "ban-drop-domain",
+    "ban-drop-schema",
+    "ban-drop-extension",
+)
+
+# Squawk's rules about what a statement locks, scans or rewrites: the trace observes it.
+LOCK_RULES = frozenset(
+    {
+        "require-concurrent-index-creation",
+        "require-concurrent-index-deletion",
+        "adding-field-with-default",
+        "changing-column-type",
+        "adding-not-nullable-field",
+        "constraint-missing-not-valid",
+        "adding-foreign-key-constraint",
+        "disallowed-unique-constraint",
+        "require-concurrent-reindex",
+    }
+)
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -47,6 +95,8 @@ class SqlSource:
     path: str  # the committed file's path
     shown: str  # what a finding names: the path, or the path as rendered now
     text: str
+    direction: str = "upgrade"
+    trace: str = ""  # the revision's committed lock trace
 
 
 @dataclass(frozen=True)
@@ -55,56 +105,79 @@ class Finding:
     column: int
     rule: str
     message: str
+    help: str = ""  # Squawk's own help text
+    fix: str = ""  # the safe form, with the statement's names
+    note: str = ""  # what the lock trace says about it
 
     def line(self, shown: str) -> str:
         # Shifted to count from 1, as editors and ruff do.
-        return f"{shown}:{self.row + 1}:{self.column + 1}: warning: {self.rule} {self.message}"
+        line = f"{shown}:{self.row + 1}:{self.column + 1}: warning: {self.rule} {self.message}"
+        for label, text in (("help", self.help), ("safe form", self.fix), ("trace", self.note)):
+            if text:
+                line += f" [{label}: {text}]"
+        return line
 
 
 def sql_sources(
-    fingerprints: Fingerprints | None = None,
+    scripts: list[Script] | None = None, fingerprints: Fingerprints | None = None
 ) -> tuple[list[SqlSource], list[str]]:
-    """Each revision's upgrade SQL as it renders now, and the committed file as well
+    """Each revision's SQL, both ways, as it renders now, and the committed file as well
     when it differs (a DBA reads that one); plus a line for any that cannot render.
-    Revisions unchanged since Squawk found them clean are left out."""
+    Files unchanged since Squawk found them clean are left out, and a committed file
+    whose fingerprint holds is used as it is, without rendering."""
     fingerprints = fingerprints or Fingerprints.now()
     sources, problems = [], []
-    for script in revisions():
-        path = sql_path(script, "upgrade")
-        committed = REPO_ROOT / path
-        if fingerprints.linted_clean(path, Path(script.path)):
-            continue
-        if fingerprints.holds(path, Path(script.path)):
-            sources.append(SqlSource(str(path), str(path), committed.read_text()))
-            continue
-        try:
-            text = render(script, "upgrade")
-        except (UserError, CommandError) as exc:
-            problems.append(f"{path}: cannot render {script.revision}: {exc}")
-            continue
-        if committed.exists() and committed.read_text() == text:
-            sources.append(SqlSource(str(path), str(path), text))
-            continue
-        # The rendering first: the committed file's findings are compared with it.
-        sources.append(SqlSource(str(path), f"{path} ({RENDERED_NOW})", text))
-        if committed.exists():
-            sources.append(SqlSource(str(path), str(path), committed.read_text()))
+    for script in revisions() if scripts is None else scripts:
+        for direction in DIRECTIONS:
+            path = sql_path(script, direction)
+            trace = str(trace_path(script))
+            committed = REPO_ROOT / path
+            if fingerprints.linted_clean(path, Path(script.path)):
+                continue
+            if fingerprints.holds(path, Path(script.path)):
+                text = committed.read_text()
+                sources.append(SqlSource(str(path), str(path), text, direction, trace))
+                continue
+            try:
+                text = render(script, direction)
+            except (UserError, CommandError) as exc:
+                problems.append(f"{path}: cannot render {script.revision}: {exc}")
+                continue
+            if committed.exists() and committed.read_text() == text:
+                sources.append(SqlSource(str(path), str(path), text, direction, trace))
+                continue
+            # The rendering first: the committed file's findings are compared with it.
+            shown = f"{path} ({RENDERED_NOW})"
+            sources.append(SqlSource(str(path), shown, text, direction, trace))
+            if committed.exists():
+                old = committed.read_text()
+                sources.append(SqlSource(str(path), str(path), old, direction, trace))
     return sources, problems
 
 
-def squawk(fingerprints: Fingerprints | None = None) -> list[str]:
-    """Squawk's findings on every revision's upgrade SQL, waivers applied, and the
-    waivers that waive nothing."""
-    sources, lines = sql_sources(fingerprints)
-    return lines + findings_in(sources)
+def squawk(scripts: list[Script] | None = None) -> list[str]:
+    """Squawk's findings on every revision's SQL (or those of `scripts`), waivers and
+    the lock traces applied, and the waivers that waive nothing."""
+    return [line for line in squawk_lines(scripts) if not line.startswith(OVERRULED)]
 
 
-def findings_in(sources: list[SqlSource]) -> list[str]:
-    """Squawk's findings on `sources`, waivers applied, one line each."""
+def overruled(scripts: list[Script] | None = None) -> list[str]:
+    """The findings the lock traces overruled, each with what the trace observed."""
+    return [
+        line.removeprefix(OVERRULED) for line in squawk_lines(scripts) if line.startswith(OVERRULED)
+    ]
+
+
+OVERRULED = "overruled: "
+
+
+def squawk_lines(
+    scripts: list[Script] | None = None, fingerprints: Fingerprints | None = None
+) -> list[str]:
+    sources, lines = sql_sources(scripts, fingerprints)
     found = run_squawk(sources)
     if isinstance(found, list):
-        return found
-    lines: list[str] = []
+        return lines + found
     seen: set[tuple[str, str]] = set()  # (rule, statement line) found as rendered now
     for source in sources:
         findings = found.get(source.shown, [])
@@ -119,29 +192,60 @@ def findings_in(sources: list[SqlSource]) -> list[str]:
 
 
 def clean_files(files: list[tuple[Path, Path]], fingerprints: Fingerprints) -> set[Path]:
-    """The committed upgrade SQL files among `files` (sql, revision file) in which Squawk
-    finds nothing: known from `fingerprints`, or linted now."""
+    """The committed SQL files among `files` (sql, revision file) in which Squawk finds
+    nothing once waivers and the lock traces are applied: known from `fingerprints`, or
+    linted now."""
     clean = set()
     sources = []
     for sql, revision_file in files:
-        if not sql.name.endswith(".upgrade.sql"):
+        if sql.name.endswith(SUFFIX):
             continue
         if fingerprints.linted_clean(sql, revision_file):
             clean.add(sql)
-        else:
-            sources.append(SqlSource(str(sql), str(sql), (REPO_ROOT / sql).read_text()))
+            continue
+        direction = "downgrade" if sql.name.endswith(".downgrade.sql") else "upgrade"
+        trace = str(sql.with_name(sql.name.removesuffix(f".{direction}.sql") + SUFFIX))
+        text = (REPO_ROOT / sql).read_text()
+        sources.append(SqlSource(str(sql), str(sql), text, direction, trace))
     found = run_squawk(sources)
     if isinstance(found, list):  # Squawk itself failed: nothing new is known clean
         return clean
     for source in sources:
-        if not apply_waivers(source, found.get(source.shown, [])):
+        if not [
+            line
+            for line in apply_waivers(source, found.get(source.shown, []))
+            if not line.startswith(OVERRULED)
+        ]:
             clean.add(Path(source.path))
     return clean
 
 
 def run_squawk(sources: list[SqlSource]) -> dict[str, list[Finding]] | list[str]:
     """Findings per source, with every waiver comment blanked so Squawk reports all.
-    One Squawk process for all files; a failure of Squawk itself is a list of lines."""
+    One Squawk process per direction; a failure of Squawk itself is a list of lines."""
+    findings: dict[str, list[Finding]] = {}
+    for direction in DIRECTIONS:
+        chosen = [s for s in sources if s.direction == direction]
+        # --exclude replaces the configuration's excluded_rules: both are passed.
+        excluded = (
+            (*configured_exclusions(), *DOWNGRADE_EXCLUDED) if direction == "downgrade" else ()
+        )
+        found = _squawk_once(chosen, excluded)
+        if isinstance(found, list):
+            return found
+        findings.update(found)
+    return findings
+
+
+def configured_exclusions() -> list[str]:
+    """The rules `.squawk.toml` switches off for every file."""
+    with (REPO_ROOT / ".squawk.toml").open("rb") as config:
+        return list(tomllib.load(config).get("excluded_rules", []))
+
+
+def _squawk_once(
+    sources: list[SqlSource], excluded: tuple[str, ...]
+) -> dict[str, list[Finding]] | list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         files: dict[str, str] = {}
         for index, source in enumerate(sources):
@@ -153,11 +257,12 @@ def run_squawk(sources: list[SqlSource]) -> dict[str, list[Finding]] | list[str]
             files[str(target)] = source.shown
         if not files:
             return {}
-        done = _run([str(BIN / "squawk"), "--config", ".squawk.toml", "--reporter", "gcc", *files])
+        args = [str(BIN / "squawk"), "--config", ".squawk.toml", "--reporter", "json"]
+        args += [f"--exclude={','.join(excluded)}"] if excluded else []
+        done = _run([*args, *files])
     findings: dict[str, list[Finding]] = {}
-    for line in done.stdout.splitlines():
-        path, finding = parse_gcc(line)
-        if finding is not None and path in files:
+    for path, finding in parse_json(done.stdout):
+        if path in files:
             findings.setdefault(files[path], []).append(finding)
     errors = [f"squawk: {line}" for line in done.stderr.splitlines() if line.strip()]
     if errors or (done.returncode != 0 and not findings):
@@ -165,20 +270,30 @@ def run_squawk(sources: list[SqlSource]) -> dict[str, list[Finding]] | list[str]
     return findings
 
 
+def parse_json(output: str) -> list[tuple[str, Finding]]:
+    """Squawk's JSON reporter: a list of findings (rows and columns counted from 0)."""
+    try:
+        reported = json.loads(output) if output.strip() else []
+    except json.JSONDecodeError:
+        return []
+    return [
+        (
+            item["file"],
+            Finding(
+                int(item["line"]),
+                int(item["column"]),
+                item["rule_name"],
+                " ".join(str(item.get("message") or "").split()),
+                " ".join(str(item.get("help") or "").split()),
+            ),
+        )
+        for item in reported
+    ]
+
+
 def blank_waivers(text: str) -> str:
     """Squawk must see what each waiver would silence: its ignore comments go."""
     return "\n".join("--" if line.startswith(IGNORE_PREFIX) else line for line in text.splitlines())
-
-
-def parse_gcc(line: str) -> tuple[str, Finding | None]:
-    """`path:row:col: warning: rule message` (Squawk's gcc reporter, counted from 0)."""
-    parts = line.split(":", 3)
-    if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()):
-        return "", None
-    path, row, column, rest = parts
-    words = rest.strip().removeprefix("warning:").strip().split(" ", 1)
-    message = words[1] if len(words) > 1 else ""
-    return path, Finding(int(row), int(column), words[0], message)
 
 
 def waivers_in(lines: list[str]) -> dict[int, list[str]]:
@@ -199,13 +314,86 @@ def apply_waivers(source: SqlSource, findings: list[Finding]) -> list[str]:
     for row, rules in sorted(waivers_in(lines).items()):
         following = statements_after(spans, row)
         for rule in rules:
+            if is_trace_rule(rule):
+                continue  # the lock trace's own rule: its gate applies it (trace_gate.py)
             covered = first_breaking(following, findings, rule)
             if covered is None:
                 unused.append(unused_waiver(source.shown, row, rule, following))
                 continue
             waived |= {f for f in findings if f.rule == rule and covered.holds(f.row)}
     kept = sorted((f for f in findings if f not in waived), key=lambda f: (f.row, f.column))
-    return [f.line(source.shown) for f in kept] + unused
+    verdicts = TraceVerdicts(source)
+    out = []
+    for finding in kept:
+        span = next((s for s in spans if s.holds(finding.row)), None)
+        sql = " ".join(lines[span.first : span.last + 1]) if span else ""
+        finding = replace(finding, fix=safe_form(finding.rule, sql) or "") if sql else finding
+        verdict = verdicts.judge(finding, sql)
+        if verdict is None:
+            out.append(finding.line(source.shown))
+        elif verdict.startswith(OVERRULED):
+            out.append(
+                OVERRULED
+                + replace(finding, note=verdict.removeprefix(OVERRULED)).line(source.shown)
+            )
+        else:
+            out.append(replace(finding, note=verdict).line(source.shown))
+    return out + unused
+
+
+class TraceVerdicts:
+    """What the source's committed lock trace says about each statement of a direction."""
+
+    def __init__(self, source: SqlSource) -> None:
+        # Normalised SQL: whether the gate flags it, and its write-blocking locks on
+        # tables in use (held briefly, when the gate does not flag it).
+        self.statements: dict[str, tuple[bool, list[str]]] = {}
+        path = REPO_ROOT / source.trace if source.trace else None
+        if path is None or not path.exists():
+            return
+        try:
+            direction = json.loads(path.read_text())[source.direction]
+        except (json.JSONDecodeError, KeyError):
+            return
+        flagged = {f["statement"] for f in direction.get("findings", []) if f["rule"] != "unused"}
+        in_use = set(direction.get("tables_in_use", []))
+        for number, statement in enumerate(direction.get("statements", []), start=1):
+            blocking = [
+                f"{lock['mode']} on {lock['relation']}"
+                for lock in statement["locks"]
+                if lock["relation"] in in_use and blocks_writes(lock["mode"])
+            ]
+            self.statements[_normalised(statement["sql"])] = (number in flagged, blocking)
+
+    def judge(self, finding: Finding, sql: str) -> str | None:
+        """None: the trace has nothing to say; else the note (overruled ones prefixed)."""
+        if finding.rule not in LOCK_RULES:
+            return None
+        seen = self.statements.get(_normalised(sql))
+        if seen is None:
+            return None
+        flagged, blocking = seen
+        if flagged:
+            return "the lock trace agrees"
+        if blocking:  # brief, but services wait for it: the text's warning stands
+            return f"the lock trace saw {', '.join(blocking)}, held briefly (no scan or rewrite)"
+        return (
+            f"{OVERRULED}the lock trace observed no write-blocking lock on a table in use: "
+            "the trace wins"
+        )
+
+
+def lock_rules_flagging(sql: str) -> list[str]:
+    """Squawk's rules about locks that flag this one statement (for a trace finding to
+    say whether the text showed it too)."""
+    found = run_squawk([SqlSource("statement.upgrade.sql", "statement", sql.rstrip(";") + ";\n")])
+    if isinstance(found, list):
+        return []
+    return sorted({f.rule for f in found.get("statement", []) if f.rule in LOCK_RULES})
+
+
+def _normalised(sql: str) -> str:
+    return " ".join(sql.split()).rstrip(";").strip()
 
 
 def statements_after(spans: list[Statement], row: int) -> list[Statement]:
@@ -269,6 +457,23 @@ def unformatted(lines: list[str]) -> list[str]:
         elif line.strip().startswith("--> "):
             paths.append(line.strip().removeprefix("--> "))
     return paths
+
+
+WORKFLOWS = Path(".github/workflows")
+
+
+def actionlint() -> list[str]:
+    """actionlint's findings on the GitHub workflows, `path:line:col: message` each."""
+    workflows = sorted(
+        str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / WORKFLOWS).glob("*.y*ml")
+    )
+    if not workflows:
+        return []
+    done = _run([str(BIN / "actionlint"), "-no-color", "-oneline", *workflows])
+    found = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 and not found:
+        found.append(f"actionlint: {done.stderr.strip() or 'exit status ' + str(done.returncode)}")
+    return found
 
 
 def layers() -> list[str]:

@@ -10,23 +10,29 @@ repository's operation that does the same without blocking (dbtools/operations/)
 | written by Alembic | rewritten as |
 | --- | --- |
 | `op.create_index(...)` | `op.create_index_concurrently(...)` |
+| `op.drop_index(...)` | `op.drop_index_concurrently(...)` |
 | `op.create_foreign_key(...)` | `op.add_foreign_key_not_valid(...)` |
 | `op.create_check_constraint(...)` | `op.add_check_not_valid(...)` |
 | `op.alter_column(..., nullable=False)` | `op.set_not_null_safely(...)` (other changes stay) |
 | `op.create_unique_constraint(...)` | `op.add_unique_using_index(...)` |
 
-Tables created in the same revision keep the plain forms: nobody uses them yet. When a
-revision gets a step outside its transaction, its plain steps that have an idempotent
-form (`add_column`, `create_table`, `create_index` with `if_not_exists`) get it, so a
-rerun after a later step failed never stops on `already exists` from its own first half.
-The downgrade stays as Alembic wrote it. This is a `process_revision_directives` step;
-env.py runs it after the empty-revision guard.
+Tables created (or dropped) in the same direction keep the plain forms: nobody uses them
+meanwhile. When a revision gets a step outside its transaction, its plain steps that
+have an idempotent form (`add_column`, `create_table`, `create_index` with
+`if_not_exists`; the drops with `if_exists`) get it, so a rerun after a later step failed
+never stops on `already exists` from its own first half.
+
+The downgrade is the reverse of the rewritten upgrade (each operation of this
+repository has its `reverse()`: a concurrent build is dropped concurrently, a NOT VALID
+constraint is dropped, a safe NOT NULL is dropped), and what it adds back to an existing
+table gets the safe forms too. The rewriting goes through Alembic's `Rewriter`. This is
+a `process_revision_directives` step; env.py runs it after the empty-revision guard.
 """
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from alembic.autogenerate import renderers
+from alembic.autogenerate import Rewriter, renderers
 from alembic.operations import ops
 from sqlalchemy import Column
 from sqlalchemy.dialects import postgresql
@@ -40,10 +46,11 @@ from dbtools.operations.constraints import (
     SetNotNullSafelyOp,
     ValidateConstraintOp,
 )
-from dbtools.operations.indexes import CreateIndexConcurrentlyOp
+from dbtools.operations.indexes import CreateIndexConcurrentlyOp, DropIndexConcurrentlyOp
 
 OUTSIDE_TRANSACTION = (
     CreateIndexConcurrentlyOp,
+    DropIndexConcurrentlyOp,
     AddForeignKeyNotValidOp,
     AddCheckNotValidOp,
     SetNotNullSafelyOp,
@@ -53,14 +60,38 @@ OUTSIDE_TRANSACTION = (
 )
 
 
-def rewrite(_context: Any, _revision: Any, directives: list[Any]) -> None:
-    """Rewrite each script's upgrade as the module docstring says."""
+def rewrite(context: Any, revision: Any, directives: list[Any]) -> None:
+    """Rewrite each script's upgrade as the module docstring says; its downgrade becomes
+    the reverse of that upgrade, itself in the safe forms."""
     for script in directives:
-        for upgrade in script.upgrade_ops_list:
-            created = {op.table_name for op in upgrade.ops if isinstance(op, ops.CreateTableOp)}
-            upgrade.ops = rewritten(upgrade.ops, created)
-            if any(isinstance(op, OUTSIDE_TRANSACTION) for op in walk(upgrade.ops)):
-                make_idempotent(upgrade.ops)
+        for upgrade, downgrade in zip(
+            script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+        ):
+            to_safe_forms(context, revision, upgrade)
+            downgrade.ops = upgrade.reverse().ops
+            to_safe_forms(context, revision, downgrade)
+
+
+def to_safe_forms(context: Any, revision: Any, container: ops.OpContainer) -> None:
+    """The ops of one direction in their safe forms, through Alembic's `Rewriter`; tables
+    this direction creates or drops keep the plain forms (nobody uses them meanwhile)."""
+    fresh = {
+        op.table_name for op in container.ops if isinstance(op, ops.CreateTableOp | ops.DropTableOp)
+    }
+    writer = Rewriter()
+    for op_type, convert in _CONVERSIONS.items():
+        writer.rewrites(op_type)(_unless_fresh(convert, fresh))
+    writer(context, revision, [container])
+    if any(isinstance(op, OUTSIDE_TRANSACTION) for op in walk(container.ops)):
+        make_idempotent(container.ops)
+
+
+def _unless_fresh(convert: Callable[[Any], list[Any]], fresh: set[str]) -> Any:
+    def rewrite_one(_context: Any, _revision: Any, op: Any) -> list[Any]:
+        table = getattr(op, "table_name", getattr(op, "source_table", None))
+        return [op] if table in fresh else convert(op)
+
+    return rewrite_one
 
 
 def walk(operations: Iterable[Any]) -> Iterable[Any]:
@@ -70,19 +101,6 @@ def walk(operations: Iterable[Any]) -> Iterable[Any]:
             yield from walk(op.ops)
         else:
             yield op
-
-
-def rewritten(operations: list[Any], created: set[str]) -> list[Any]:
-    out: list[Any] = []
-    for op in operations:
-        if isinstance(op, ops.OpContainer):
-            op.ops = rewritten(op.ops, created)
-            out.append(op)
-        elif getattr(op, "table_name", getattr(op, "source_table", None)) in created:
-            out.append(op)
-        else:
-            out.extend(safe_form(op))
-    return out
 
 
 def safe_form(op: Any) -> list[Any]:
@@ -97,8 +115,27 @@ def _index(op: ops.CreateIndexOp) -> list[Any]:
         return [op]  # expressions: left as written, and the lint says what to change
     return [
         CreateIndexConcurrentlyOp(
-            op.index_name, op.table_name, columns, schema=op.schema, unique=op.unique, **op.kw
+            op.index_name,
+            op.table_name,
+            columns,
+            schema=op.schema,
+            unique=op.unique,
+            kw=dict(op.kw),
         )
+    ]
+
+
+def _drop_index(op: ops.DropIndexOp) -> list[Any]:
+    """A dropped index is dropped concurrently; its reverse builds it concurrently again."""
+    if op.table_name is None:
+        return [op]
+    try:
+        rebuilt = _index(op.reverse())  # the index as it stood, when Alembic knows it
+    except ValueError:
+        rebuilt = []
+    build = rebuilt[0] if rebuilt and isinstance(rebuilt[0], CreateIndexConcurrentlyOp) else None
+    return [
+        DropIndexConcurrentlyOp(op.index_name, op.table_name, schema=op.schema, reverse_of=build)
     ]
 
 
@@ -109,7 +146,7 @@ def _foreign_key(op: ops.CreateForeignKeyOp) -> list[Any]:
     return [
         AddForeignKeyNotValidOp(
             op.constraint_name, op.source_table, op.referent_table, op.local_cols,
-            op.remote_cols, **kw,
+            op.remote_cols, kw=kw,
         )
     ]  # fmt: skip
 
@@ -147,6 +184,7 @@ def _unique(op: ops.CreateUniqueConstraintOp) -> list[Any]:
 
 _CONVERSIONS: dict[type, Callable[[Any], list[Any]]] = {
     ops.CreateIndexOp: _index,
+    ops.DropIndexOp: _drop_index,
     ops.CreateForeignKeyOp: _foreign_key,
     ops.CreateCheckConstraintOp: _check,
     ops.AlterColumnOp: _not_null,
@@ -159,6 +197,8 @@ def make_idempotent(operations: list[Any]) -> None:
     for op in walk(operations):
         if isinstance(op, ops.AddColumnOp | ops.CreateTableOp | ops.CreateIndexOp):
             op.if_not_exists = True
+        elif isinstance(op, ops.DropColumnOp | ops.DropTableOp | ops.DropIndexOp):
+            op.if_exists = True
 
 
 def _column_name(column: Any) -> str | None:
@@ -199,6 +239,11 @@ def _render_index(_ctx: Any, op: CreateIndexConcurrentlyOp) -> str:
         "create_index_concurrently",
         op.index_name, op.table_name, op.columns, schema=op.schema, unique=op.unique, **op.kw,
     )  # fmt: skip
+
+
+@renderers.dispatch_for(DropIndexConcurrentlyOp)
+def _render_drop_index(_ctx: Any, op: DropIndexConcurrentlyOp) -> str:
+    return _call("drop_index_concurrently", op.index_name, op.table_name, schema=op.schema)
 
 
 @renderers.dispatch_for(AddForeignKeyNotValidOp)

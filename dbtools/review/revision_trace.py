@@ -1,0 +1,224 @@
+"""Each revision's lock trace, both directions: observed on a scratch database, committed
+beside its SQL, checked by `make check`.
+
+For a revision, a scratch database is migrated to its parent, a few synthetic rows go
+into every table (dbtools/review/seed.py), and the revision's upgrade is traced
+statement by statement (dbtools/review/trace.py); then the tables still empty get rows
+and the downgrade is traced the same way. The result is committed as
+`migrations/sql/<revision file stem>.trace.json`: per direction, per statement, the SQL,
+the locks (relation and mode) and what they block, the relations rewritten and the
+tables read in full, the waivers before it, and the gate's findings
+(dbtools/review/trace_gate.py). No timings, no oids: `make generate` writes the same
+text on any server of a supported version.
+
+Tracing needs a PostgreSQL server: the one DATABASE_URL names (scratch databases are
+created and dropped there) or else the development server.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.script import Script
+from alembic.util import CommandError
+from sqlalchemy import Connection
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+
+from dbtools import devserver
+from dbtools.core.artefacts import Artefact
+from dbtools.core.chain import revisions
+from dbtools.core.errors import UserError, describe
+from dbtools.core.options import RunOptions, run_config
+from dbtools.core.paths import REPO_ROOT
+from dbtools.core.scratch import scratch_database
+from dbtools.core.settings import Env
+from dbtools.review import trace_gate
+from dbtools.review.revision_sql import SQL_DIR
+from dbtools.review.seed import seed
+from dbtools.review.trace import DirectionTrace, Step, traced
+
+DIRECTIONS = ("upgrade", "downgrade")
+SUFFIX = ".trace.json"
+
+Traces = dict[str, DirectionTrace]  # by direction
+
+_cache: dict[tuple[str, ...], Traces] = {}
+
+
+def trace_path(script: Script) -> Path:
+    return SQL_DIR / f"{Path(script.path).stem}{SUFFIX}"
+
+
+def _config(connection: Connection) -> Any:
+    # No settings: the default timeouts, whatever the environment says; no hooks: the
+    # models stay unloaded.
+    return run_config(RunOptions(env={}, connection=connection, configure_logging=False))
+
+
+def trace_revision(script: Script, server: URL) -> Traces:
+    """Both directions of `script`, traced on a scratch database on `server` (cached per
+    process for the same revision files and server)."""
+    key = (*_chain_key(script), server.render_as_string(hide_password=True))
+    if key not in _cache:
+        try:
+            _cache[key] = _trace(script, server)
+        except (SQLAlchemyError, CommandError) as exc:
+            raise UserError(
+                f"cannot trace revision {script.revision}: {describe(exc, server)}"
+            ) from None
+    return _cache[key]
+
+
+def _trace(script: Script, server: URL) -> Traces:
+    parent = script.down_revision
+    with scratch_database(server) as connection:
+        if parent:
+            command.upgrade(_config(connection), str(parent))
+            connection.commit()
+        seed(connection)
+        up = traced(connection, lambda: command.upgrade(_config(connection), script.revision))
+        if up.error is not None:
+            # Nothing to revert: the downgrade is traced once the upgrade applies.
+            return {"upgrade": up, "downgrade": DirectionTrace((), frozenset(), frozenset())}
+        seed(connection, only_empty=True)
+        down = traced(
+            connection, lambda: command.downgrade(_config(connection), str(parent or "base"))
+        )
+    return {"upgrade": up, "downgrade": down}
+
+
+def _chain_key(script: Script) -> tuple[str, ...]:
+    """The revision and the text of every revision file up to it."""
+    files = []
+    for each in revisions():
+        files.append(hashlib.sha256(Path(each.path).read_bytes()).hexdigest())
+        if each.revision == script.revision:
+            break
+    return (script.revision, *files)
+
+
+def as_data(script: Script, traces: Traces) -> dict[str, Any]:
+    """The committed document: per direction, the statements and the findings."""
+    return {
+        "revision": script.revision,
+        "message": " ".join((script.doc or "").split()),
+        **{direction: _direction(traces[direction]) for direction in DIRECTIONS},
+    }
+
+
+def _direction(trace: DirectionTrace) -> dict[str, Any]:
+    return {
+        "tables_in_use": sorted(trace.kept_tables),
+        **({"error": trace.error} if trace.error else {}),
+        "blocks_writes": trace_gate.trace_blocks_writes(trace),
+        "statements": [_statement(step) for step in trace.steps],
+        "findings": [
+            {
+                "rule": f.rule,
+                "statement": f.statement,
+                "message": f.message,
+                **({"waived": f.waived_because} if f.waived else {}),
+                **({"unused_waiver": True} if f.unused_waiver else {}),
+            }
+            for f in trace_gate.observed(trace)
+        ],
+    }
+
+
+def _statement(step: Step) -> dict[str, Any]:
+    return {
+        "sql": step.sql,
+        "transaction": step.transaction,
+        "in_transaction": step.in_transaction,
+        "locks": [{"relation": lock.relation, "mode": lock.mode} for lock in step.locks],
+        "blocks": step.blocks,
+        "rewrites": list(step.rewrites),
+        "scans": list(step.scans),
+        **(
+            {"waivers": [{"rules": list(w.rules), "reason": w.reason} for w in step.waivers]}
+            if step.waivers
+            else {}
+        ),
+    }
+
+
+def render(script: Script, server: URL) -> str:
+    return dumps(as_data(script, trace_revision(script, server))) + "\n"
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON, indented, with each statement and finding on a line of its own (a diff then
+    shows which statement's locks changed)."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        items = [f"{inner}{json.dumps(v, ensure_ascii=False)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def artefacts(env: Env) -> list[Artefact]:
+    """Each revision's trace file, traced on the server `env` names when rendered."""
+    return [Artefact(trace_path(script), _renderer(script, env)) for script in revisions()]
+
+
+def _renderer(script: Script, env: Env) -> Callable[[], str]:
+    return lambda: render(script, devserver.database_url(env))
+
+
+def orphans() -> list[Path]:
+    """Trace files whose revision no longer exists."""
+    expected = {trace_path(s) for s in revisions()}
+    found = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / SQL_DIR).glob(f"*{SUFFIX}")}
+    return sorted(found - expected)
+
+
+def problems(server: URL, text_says: Callable[[str], list[str]] | None = None) -> list[str]:
+    """The gate: every unwaived finding of every revision's trace, one line each; with
+    `text_says` (the text linter's rules flagging a statement), each says whether the
+    text showed it too."""
+    lines = []
+    for script in revisions():
+        try:
+            traces = trace_revision(script, server)
+        except UserError as exc:
+            lines.append(f"{trace_path(script)}: {exc}")
+            continue
+        for direction in DIRECTIONS:
+            trace = traces[direction]
+            for finding in trace_gate.unwaived(trace):
+                line = _line(script, direction, trace, finding)
+                if text_says and 0 < finding.statement <= len(trace.steps):
+                    rules = text_says(trace.steps[finding.statement - 1].sql)
+                    line += (
+                        f" (Squawk flags it too: {', '.join(rules)})"
+                        if rules
+                        else " (Squawk does not flag it from the text: the trace wins)"
+                    )
+                lines.append(line)
+    return lines
+
+
+def _line(
+    script: Script, direction: str, trace: DirectionTrace, finding: trace_gate.Finding
+) -> str:
+    where = f"{trace_path(script)}: {direction} statement {finding.statement}"
+    if 0 < finding.statement <= len(trace.steps):
+        sql = trace.steps[finding.statement - 1].sql
+        where += f" (`{sql if len(sql) <= 80 else sql[:77] + '...'}`)"
+    return f"{where}: {finding.rule}: {finding.message}"
+
+
+def revision_blocks_writes(revision: str, server: URL, direction: str = "upgrade") -> bool:
+    """Whether the trace of `revision` (an id) marks it as blocking writes to a table in
+    use, waived or not: what the stall benchmark compares with its measurements."""
+    for script in revisions():
+        if script.revision == revision:
+            return trace_gate.trace_blocks_writes(trace_revision(script, server)[direction])
+    raise UserError(f"unknown revision {revision}")

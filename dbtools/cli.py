@@ -139,7 +139,7 @@ def lint(_env: settings.Env, _args: argparse.Namespace) -> None:
             f"lint found {len(findings)} problem(s), listed above; "
             "docs/reviewing.md explains each SQL rule and its safe pattern"
         )
-    print("lint passed: ruff, the import layers and squawk found nothing")
+    print("lint passed: ruff, the import layers, squawk and actionlint found nothing")
 
 
 def check(env: settings.Env, _args: argparse.Namespace) -> None:

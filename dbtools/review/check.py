@@ -67,26 +67,22 @@ def record_fingerprints(before: Fingerprints) -> bool:
     return fingerprints.write(fingerprints.render_manifest(Fingerprints.now(), rows))
 
 
-def report_scope(known: Fingerprints, *, upgrades_only: bool = False) -> None:
-    """One line on stderr: how many revisions' SQL this run renders and lints (`make lint`
-    renders the upgrades alone)."""
+def report_scope(known: Fingerprints) -> None:
+    """One line on stderr: how many revisions' SQL this run renders and lints."""
     files = revision_sql.files()
-    if upgrades_only:
-        files = [(sql, rev) for sql, rev in files if sql.name.endswith(".upgrade.sql")]
     render = sum(not known.holds(sql, rev) for sql, rev in files)
-    upgrades = [(sql, rev) for sql, rev in files if sql.name.endswith(".upgrade.sql")]
-    relint = sum(not known.linted_clean(sql, rev) for sql, rev in upgrades)
+    relint = sum(not known.linted_clean(sql, rev) for sql, rev in files)
     print(
         f"rendering {render} of {len(files)} SQL files and linting {relint} of "
-        f"{len(upgrades)}; the others are unchanged since `make generate` "
+        f"{len(files)}; the others are unchanged since `make generate` "
         f"({Path(fingerprints.MANIFEST)})",
         file=sys.stderr,
     )
 
 
 def report_lint_scope() -> None:
-    """`make lint`'s line: it renders and lints the upgrades alone."""
-    report_scope(Fingerprints.now(), upgrades_only=True)
+    """`make lint`'s line: what it renders and lints."""
+    report_scope(Fingerprints.now())
 
 
 def problems(env: Env) -> list[str]:

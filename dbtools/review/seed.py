@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from dbtools.core.bookkeeping import LOG_SCHEMA, VERSION_TABLE
+from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 
 ROWS = 3
 
@@ -62,7 +62,7 @@ ORDER BY a.attnum
 def seed(connection: Connection, only_empty: bool = False) -> dict[str, int]:
     """Insert up to ROWS rows into every table (only the empty ones when `only_empty`);
     commit; return how many rows each table got."""
-    params = {"log_schema": LOG_SCHEMA, "version_table": VERSION_TABLE}
+    params = {"log_schema": LOG_SCHEMA, "version_table": bookkeeping().version_table}
     tables = dict(connection.execute(text(_TABLES), params).all())
     depends = connection.execute(text(_DEPENDS)).all()
     added = {}

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 
-from dbtools.core.bookkeeping import LOG_SCHEMA, VERSION_TABLE
+from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 from dbtools.core.errors import describe
 from dbtools.operations.waivers import WAIVER_LOG
 from dbtools.review.locks import blocks, mode_name
@@ -151,13 +151,14 @@ def relations(dbapi_connection: Any) -> dict[int, Relation]:
     with dbapi_connection.cursor() as cursor:
         cursor.execute(_RELATIONS)
         rows = cursor.fetchall()
+    version_table = bookkeeping().version_table
     return {
         oid: Relation(
             oid,
             filenode,
             name,
             kind,
-            owner == VERSION_TABLE or owner_schema == LOG_SCHEMA,
+            owner == version_table or owner_schema == LOG_SCHEMA,
             scans,
         )
         for oid, filenode, name, kind, owner, owner_schema, scans in rows
@@ -404,4 +405,4 @@ def _steps(raw: list[_Raw]) -> Iterator[Step]:
 def _names_bookkeeping(sql: str) -> bool:
     """DDL of the bookkeeping that takes no relation lock (`CREATE SCHEMA` of the log)."""
     lowered = sql.lower()
-    return LOG_SCHEMA in lowered or VERSION_TABLE in lowered
+    return LOG_SCHEMA in lowered or bookkeeping().version_table in lowered

@@ -60,14 +60,7 @@ def cmd_db_stop(_env: settings.Env, _args: argparse.Namespace) -> None:
 
 
 def cmd_psql(env: settings.Env, _args: argparse.Namespace) -> None:
-    url = devserver.database_url(env)
-    # The password goes through the environment, not argv, which `ps` shows to everyone.
-    password = url.password or url.query.get("password")
-    shown = url.difference_update_query(["password"]).set(drivername="postgresql")
-    libpq_url = shown._replace(password=None).render_as_string()
-    child_env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
-    psql = devserver.bin_dir(devserver.postgres_version(env)) / "psql"
-    os.execve(psql, [str(psql), libpq_url], child_env)
+    raise SystemExit(devserver.open_psql(env))
 
 
 COMMANDS: dict[str, tuple[Command, str]] = {

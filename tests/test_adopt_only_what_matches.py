@@ -88,7 +88,8 @@ CASES = {
 DEFINITIONS = """
 SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
 WHERE i.indrelid = to_regclass(:t)
-UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(:t)
+UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = to_regclass(:t)
 ORDER BY 1
 """
 

@@ -17,6 +17,7 @@ from alembic import command
 
 from dbtools import devserver
 from dbtools.apply import commands as apply
+from dbtools.apply import interrupt
 from dbtools.apply.failures import InterruptedRun
 from dbtools.apply.preflight import check_revision_files
 from dbtools.core import settings
@@ -134,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with interrupt.for_command():  # SIGINT/SIGTERM: exit 130/143 in every phase
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
     env: settings.Env = dict(os.environ)  # until .env is read, the secret to mask is here
     try:
         env = settings.load()
@@ -147,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     except InterruptedRun as exc:
         fail(describe(exc, env.get("DATABASE_URL")))
         return exc.exit_status
-    except KeyboardInterrupt:
-        return fail("interrupted; the revision that was running has been rolled back")
+    except (KeyboardInterrupt, interrupt.Interrupted):
+        name = interrupt.command_signal() or "SIGINT"
+        fail(interrupt.outside_a_revision(name, args.command))
+        return interrupt.exit_status(name)
     except Exception as exc:
         if os.environ.get("DBTOOLS_TRACEBACK"):
             raise

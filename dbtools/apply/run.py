@@ -41,7 +41,7 @@ def connected(env: settings.Env) -> Iterator[Connection]:
         url, poolclass=NullPool, connect_args={"application_name": "schema-migrations"}
     )
     try:
-        with engine.connect() as connection, interrupt.interruptible():
+        with engine.connect() as connection, interrupt.interruptible(connection):
             yield connection
     finally:
         engine.dispose()

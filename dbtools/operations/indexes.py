@@ -116,6 +116,12 @@ def drop_leftover(
     operations: Operations, name: str, schema: str | None, exc: BaseException
 ) -> None:
     """After a failed build: drop the INVALID index it left, and say so on `exc`."""
+    if operations.get_bind().invalidated:  # the connection died with the build
+        exc.add_note(
+            f"the connection was lost, so the INVALID index {name} the build may have left "
+            "could not be checked or dropped; the next run drops it before building again"
+        )
+        return
     try:
         if index_valid(operations, name, schema) is not False:
             return

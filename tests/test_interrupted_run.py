@@ -174,3 +174,34 @@ def test_sigterm_during_many_short_statements_stops_the_run(
         f"SIGTERM x{signals} during a backfill of one-row batches",
         f"process exited {seconds:.2f} s after the signal, {done} of 20000 batches done",
     )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_waiting_for_the_lock_exits_128_plus_its_number(
+    repo, database_url, engine, signum
+):
+    from dbtools.apply.lock import MIGRATION_LOCK_KEY
+
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", HEAD], env).returncode == 0
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        holder.commit()
+        migration = start(repo, ["upgrade", "head"], env)
+        wait_for(
+            engine,
+            "SELECT count(*) > 1 FROM pg_locks WHERE locktype = 'advisory'"
+            " OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name ="
+            " 'schema-migrations' AND query LIKE '%pg_try_advisory_lock%')",
+        )
+        migration.send_signal(signum)
+        _, stderr = migration.communicate(timeout=60)
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        holder.commit()
+
+    assert migration.returncode == 128 + signum, stderr
+    line = error_line(stderr)
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name} during `make upgrade` while no revision was running" in line
+    assert versions(engine) == [HEAD]
+    assert columns(engine, PROBE) == []

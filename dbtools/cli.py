@@ -117,19 +117,23 @@ READS_REVISIONS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The Makefile hands REV, m, EMPTY, FROM and TO over as DBTOOLS_* environment
+    # variables (never through the shell): they are the defaults of the arguments.
+    given = os.environ.get
     parser = argparse.ArgumentParser(prog="python -m dbtools")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (func, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(func=func)
         if name in ("upgrade", "downgrade"):
-            p.add_argument("rev", nargs="?", default="")
+            p.add_argument("rev", nargs="?", default=given("DBTOOLS_REV", ""))
         if name == "sql":
-            p.add_argument("--from", dest="from_rev", default="")
-            p.add_argument("--to", default="")
+            p.add_argument("--from", dest="from_rev", default=given("DBTOOLS_FROM", ""))
+            p.add_argument("--to", default=given("DBTOOLS_TO", ""))
         if name == "revision":
-            p.add_argument("-m", "--message", default="")
-            p.add_argument("--empty", action="store_true", help="no autogenerate")
+            p.add_argument("-m", "--message", default=given("DBTOOLS_MESSAGE", ""))
+            empty = given("DBTOOLS_EMPTY", "").strip() == "1"
+            p.add_argument("--empty", action="store_true", default=empty, help="no autogenerate")
     return parser
 
 

@@ -40,7 +40,7 @@ def postgres_version(env: settings.Env | None = None) -> int:
     """The major version to run: DEV_POSTGRES_VERSION, else 18."""
     env = settings.load() if env is None else env
     raw = env.get("DEV_POSTGRES_VERSION", "").strip() or str(DEFAULT_VERSION)
-    if not raw.isdigit() or int(raw) not in SUPPORTED_VERSIONS:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) not in SUPPORTED_VERSIONS:
         raise UserError(f"DEV_POSTGRES_VERSION must be one of {SUPPORTED_VERSIONS}, got {raw!r}")
     return int(raw)
 

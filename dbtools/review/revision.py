@@ -5,30 +5,59 @@ database), then the generated artefacts are refreshed so the new revision's SQL 
 for review.
 """
 
+import re
+
 from alembic import command
 
 from dbtools import devserver
+from dbtools.apply.preflight import load_check
 from dbtools.core import settings
-from dbtools.core.errors import UserError
-from dbtools.core.paths import alembic_config
+from dbtools.core.errors import UserError, describe
+from dbtools.core.paths import REPO_ROOT, VERSIONS, alembic_config
 from dbtools.core.scratch import scratch_database
 from dbtools.review.check import generate
 
 
 def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> None:
     """Autogenerate a revision by comparing the models with a scratch database at head;
-    with `empty`, write one from the same template for the author to fill in."""
-    message = (message or "").strip()
+    with `empty`, write one from the same template for the author to fill in.
+
+    A message of any characters gives a file that loads, or nothing is written: the
+    message goes into the docstring escaped (its value is the message, line breaks made
+    spaces), the new file must pass the load check every run makes, and a file left by
+    a failure is removed, saying so.
+    """
+    message = " ".join((message or "").split())
     if not message:
         raise UserError('a revision needs a message: make revision m="add phone to users"')
     cfg = alembic_config()
     cfg.attributes["settings"] = env
-    if empty:
-        command.revision(cfg, message=message)
-    else:
-        with scratch_database(devserver.database_url(env)) as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
-            cfg.attributes["autogenerate_revision"] = True  # an empty one is refused
-            command.revision(cfg, message=message, autogenerate=True)
+    before = set(VERSIONS.glob("*.py"))
+    try:
+        if empty:
+            command.revision(cfg, message=docstring_text(message))
+        else:
+            with scratch_database(devserver.database_url(env)) as connection:
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+                cfg.attributes["autogenerate_revision"] = True  # an empty one is refused
+                command.revision(cfg, message=docstring_text(message), autogenerate=True)
+        for path in sorted(set(VERSIONS.glob("*.py")) - before):
+            load_check(path)
+    except Exception as exc:
+        left = sorted(set(VERSIONS.glob("*.py")) - before)
+        for path in left:
+            path.unlink()
+        if not left:
+            raise
+        shown = ", ".join(str(p.relative_to(REPO_ROOT)) for p in left)
+        raise UserError(
+            f"{describe(exc)}; the revision file it wrote ({shown}) was removed: nothing "
+            "was written"
+        ) from exc
     generate()  # the new revision's SQL and the head file
+
+
+def docstring_text(message: str) -> str:
+    """`message` as the text of a triple-quoted docstring whose value is `message`."""
+    return re.sub(r'(["\\])', r"\\\1", message)

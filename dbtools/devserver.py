@@ -104,10 +104,11 @@ def open_psql(env: settings.Env) -> int:
     url = database_url(env)
     psql = bin_dir(postgres_version(env)) / "psql"
     with libpq.environment(url.set(drivername="postgresql")) as child_env:
+        child = subprocess.Popen([str(psql)], env=child_env)
         # psql handles Ctrl-C itself (it cancels its query); this process only waits.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            return subprocess.run([str(psql)], env=child_env, check=False).returncode
+            return child.wait()
         finally:
             signal.signal(signal.SIGINT, previous)
 

@@ -149,7 +149,6 @@ def test_sigterm_during_many_short_statements_stops_the_run(
     signalled = time.monotonic()
     for _ in range(signals):
         migration.send_signal(signal.SIGTERM)
-        time.sleep(0.01)
     _, stderr = migration.communicate(timeout=60)
     seconds = time.monotonic() - signalled
 
@@ -158,8 +157,9 @@ def test_sigterm_during_many_short_statements_stops_the_run(
         line = error_line(stderr)
         assert f"interrupted by SIGTERM while running revision {BACKFILL}" in line, line
         assert f"the version stays at {HEAD}" in line, line
-    else:
-        assert "interrupted again by SIGTERM: exiting now" in stderr, stderr
+    else:  # the second exits at once, unless the first was handled before it came
+        done_first = f"interrupted by SIGTERM while running revision {BACKFILL}" in stderr
+        assert done_first or "interrupted again by SIGTERM: exiting now" in stderr, stderr
     wait_for(engine, NO_ADVISORY_LOCK, timeout=30)
     with engine.connect() as conn:
         done = conn.execute(text(DONE_ROWS)).scalar()

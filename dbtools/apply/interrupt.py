@@ -144,6 +144,11 @@ def for_command() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if _command_signals:
+            # Signalled: the process exits now with 130/143, its line said. Python resets
+            # the handlers while it shuts down, and a further signal would turn that exit
+            # status into "killed"; blocked, it changes nothing.
+            signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
 
 def _wait(run: _Run) -> Any:

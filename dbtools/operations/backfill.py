@@ -102,7 +102,7 @@ def run_batches(operations: Operations, op: BackfillInBatchesOp, table: str, key
     total = 0
     number = 0
     while True:
-        after = "" if last is None else f" AND {key} > :last"
+        after = "" if last is None else f" AND {key} > {_shown(last, 'last')}"
         window = (
             f"SELECT min(k), max(k) FROM (SELECT {key} AS k FROM {table} "
             f"WHERE ({op.where}){after} ORDER BY {key} LIMIT {op.batch_size}) batch"
@@ -113,11 +113,21 @@ def run_batches(operations: Operations, op: BackfillInBatchesOp, table: str, key
         if number and op.pause_seconds:
             time.sleep(op.pause_seconds)
         number += 1
-        update = f"UPDATE {table} SET {op.set_} WHERE ({op.where}){after} AND {key} <= :upper"
+        update = (
+            f"UPDATE {table} SET {op.set_} WHERE ({op.where}){after} "
+            f"AND {key} <= {_shown(upper, 'upper')}"
+        )
         total += bind.execute(text(update), {"last": last, "upper": upper}).rowcount
         progress.batch_done(number, first, upper, total)
         last = upper
     progress.finished(number, total)
+
+
+def _shown(value: Any, name: str) -> str:
+    """An integer key as a literal (the error lists the batches that committed as
+    readable SQL); any other key as the bind parameter `:name`."""
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    return str(value) if is_integer else f":{name}"
 
 
 class Progress:

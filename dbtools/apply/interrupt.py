@@ -68,6 +68,7 @@ class _Run:
 
 
 _runs: list[_Run] = []  # the run in progress, if any (one per process)
+_command_signals: list[str] = []  # the signal that interrupted the command, if one did
 
 
 def received() -> str | None:
@@ -98,9 +99,6 @@ def _on_command_signal(signum: int, _frame: object) -> None:
         _exit_now(signum, None)
     _command_signals.append(signal.Signals(signum).name)
     raise KeyboardInterrupt
-
-
-_command_signals: list[str] = []
 
 
 def command_signal() -> str | None:

@@ -12,6 +12,16 @@ FROM ?=
 TO ?=
 m ?=
 EMPTY ?=
+# These reach the tool as data, never as shell or make syntax: each in an environment
+# variable of its own, unexpanded ($(value ...)); the variables themselves are not
+# exported (make would expand them on the way), and no recipe names them.
+unexport REV FROM TO m EMPTY
+upgrade downgrade: export DBTOOLS_REV = $(value REV)
+revision: export DBTOOLS_MESSAGE = $(value m)
+revision: export DBTOOLS_EMPTY = $(value EMPTY)
+sql: export DBTOOLS_FROM = $(value FROM)
+sql: export DBTOOLS_TO = $(value TO)
+review: export DBTOOLS_FROM = $(value FROM)
 TEST_POSTGRES_VERSIONS ?= 16 18
 TEST_WORKERS ?= auto
 
@@ -35,13 +45,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP) ## create or refresh .venv from the pinned requirements
 
 upgrade: $(STAMP) ## apply migrations up to REV (default head)
-	@$(RUN) upgrade $(REV)
+	@$(RUN) upgrade
 
 downgrade: $(STAMP) ## revert to REV (default one step back)
-	@$(RUN) downgrade $(REV)
+	@$(RUN) downgrade
 
 revision: $(STAMP) ## autogenerate a revision from the models: make revision m="..." [EMPTY=1]
-	@$(RUN) revision -m "$(m)" $(if $(filter 1,$(EMPTY)),--empty)
+	@$(RUN) revision
 
 current: $(STAMP) ## the revision the configured database is at
 	@$(RUN) current
@@ -53,7 +63,7 @@ heads: $(STAMP) ## the head revision(s)
 	@$(RUN) heads
 
 sql: $(STAMP) ## print the upgrade SQL from FROM (default empty) to TO (default head), offline
-	@$(RUN) sql --from "$(FROM)" --to "$(TO)"
+	@$(RUN) sql
 
 db: $(STAMP) ## start the development server
 	@$(RUN) db
@@ -93,7 +103,7 @@ bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the
 	@$(BIN)/python -m bench --quick
 
 review: $(STAMP) ## new revisions (after FROM, default: not on the base branch): SQL, lint, lock trace
-	@$(RUN) review --from "$(FROM)"
+	@$(RUN) review
 
 verify: $(STAMP) ## compare the database with the schema of its recorded revision (reads only)
 	@$(RUN) verify

@@ -21,9 +21,10 @@ from alembic import command
 
 from dbtools import devserver
 from dbtools.apply import commands as apply
+from dbtools.apply import interrupt
 from dbtools.apply.failures import InterruptedRun
 from dbtools.apply.preflight import check_revision_files
-from dbtools.core import search_path, settings
+from dbtools.core import settings
 from dbtools.core.errors import UserError, describe, fail
 from dbtools.core.paths import alembic_config
 from dbtools.core.secrets import masked
@@ -43,6 +44,9 @@ class Argument:
 
     flags: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
+    # The environment variable the Makefile hands the value over in (as data, never
+    # through the shell): the argument's default.
+    from_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,18 +185,12 @@ def db_stop(_env: settings.Env, _args: argparse.Namespace) -> None:
 
 
 def cmd_psql(env: settings.Env, _args: argparse.Namespace) -> None:
-    url = devserver.database_url(env)
-    # The password goes through the environment, not argv, which `ps` shows to everyone.
-    password = url.password or url.query.get("password")
-    shown = url.difference_update_query(["password"]).set(drivername="postgresql")
-    libpq_url = shown._replace(password=None).render_as_string()
-    child_env = {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
-    child_env = search_path.child_env(child_env)  # the session's search_path, pinned
-    psql_bin = devserver.bin_dir(devserver.postgres_version(env)) / "psql"
-    os.execve(psql_bin, [str(psql_bin), libpq_url], child_env)
+    raise SystemExit(devserver.open_psql(env))
 
 
-REV = Argument(("rev",), {"nargs": "?", "default": ""})
+REV = Argument(("rev",), {"nargs": "?", "default": ""}, "DBTOOLS_REV")
+FROM = Argument(("--from",), {"dest": "from_rev", "default": ""}, "DBTOOLS_FROM")
+TO = Argument(("--to",), {"default": ""}, "DBTOOLS_TO")
 
 COMMANDS = (
     Command("upgrade", "apply migrations up to REV (default head)", upgrade, (REV,), True),
@@ -230,10 +228,7 @@ COMMANDS = (
         "sql",
         "print upgrade SQL without connecting",
         sql,
-        (
-            Argument(("--from",), {"dest": "from_rev", "default": ""}),
-            Argument(("--to",), {"default": ""}),
-        ),
+        (FROM, TO),
         True,
     ),
     Command(
@@ -241,8 +236,10 @@ COMMANDS = (
         "autogenerate a revision from the models",
         revision,
         (
-            Argument(("-m", "--message"), {"default": ""}),
-            Argument(("--empty",), {"action": "store_true", "help": "no autogenerate"}),
+            Argument(("-m", "--message"), {"default": ""}, "DBTOOLS_MESSAGE"),
+            Argument(
+                ("--empty",), {"action": "store_true", "help": "no autogenerate"}, "DBTOOLS_EMPTY"
+            ),
         ),
         True,
     ),
@@ -263,25 +260,38 @@ COMMANDS = (
         "review",
         "the new revisions for a pull request: SQL, lint with fixes, lock trace",
         review,
-        (Argument(("--from",), {"dest": "from_rev", "default": ""}),),
+        (FROM,),
         True,
     ),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The Makefile hands REV, m, EMPTY, FROM and TO over as DBTOOLS_* environment
+    # variables (never through the shell): they are the defaults of the arguments.
+    given = os.environ.get
     parser = argparse.ArgumentParser(prog="python -m dbtools")
     sub = parser.add_subparsers(dest="command", required=True)
     for entry in COMMANDS:
         p = sub.add_parser(entry.name, help=entry.help)
         p.set_defaults(entry=entry)
         for argument in entry.arguments:
-            p.add_argument(*argument.flags, **argument.options)
+            options = dict(argument.options)
+            if argument.from_env:
+                value = given(argument.from_env, "")
+                flag = options.get("action") == "store_true"
+                options["default"] = value.strip() == "1" if flag else value
+            p.add_argument(*argument.flags, **options)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with interrupt.for_command():  # SIGINT/SIGTERM: exit 130/143 in every phase
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
     entry: Command = args.entry
     env: settings.Env = dict(os.environ)  # until .env is read, the secret to mask is here
     try:
@@ -296,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     except InterruptedRun as exc:
         fail(describe(exc, env.get("DATABASE_URL")))
         return exc.exit_status
-    except KeyboardInterrupt:
-        return fail("interrupted; the revision that was running has been rolled back")
+    except (KeyboardInterrupt, interrupt.Interrupted):
+        name = interrupt.command_signal() or "SIGINT"
+        fail(interrupt.outside_a_revision(name, args.command))
+        return interrupt.exit_status(name)
     except Exception as exc:
         if os.environ.get("DBTOOLS_TRACEBACK"):
             raise

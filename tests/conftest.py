@@ -1,5 +1,7 @@
 """Fixtures: one PostgreSQL server per test session, a fresh database per test."""
 
+import atexit
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -12,12 +14,27 @@ from dbtools import devserver
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review.hooks import EVERYTHING
-from tests.pg import fresh_database, require_passwords, start_test_server, url_string
+from tests.pg import (
+    fresh_database,
+    private_basetemp,
+    require_passwords,
+    start_test_server,
+    url_string,
+)
 
 # The fixtures services use for databases cloned from a template (schema/pytest_plugin.py).
 # tests.figures: what the reliability tests measured, printed at the end of the run.
 # pytester: a service's suite using the plugin, run as a service would run it.
 pytest_plugins = ["schema.pytest_plugin", "tests.figures", "pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary files in a directory of this session's own (tests/pg.py says why)."""
+    basetemp = private_basetemp(config)
+    if basetemp is not None:
+        config.option.basetemp = str(basetemp)
+        # At exit, after the package has stopped the servers (atexit runs last-in first).
+        atexit.register(shutil.rmtree, basetemp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

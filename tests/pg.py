@@ -7,9 +7,11 @@ existing server instead, on which it creates and drops databases.
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
@@ -20,6 +22,24 @@ from dbtools.core.catalog import Catalog, describe
 from dbtools.core.paths import REPO_ROOT
 from schema.testing import create_database, empty_database
 from tests.harness import clean_env, cli
+
+
+def private_basetemp(config: Any) -> Path | None:
+    """A base temporary directory for this session alone, outside pytest's shared one.
+
+    Run as root, the embedded servers run as the `pgserver` user, and reach their data
+    through /tmp/pytest-of-root, which the package opens for traversal when it starts a
+    server. Every pytest session that starts without `--basetemp` (another `make test`,
+    a nested suite) sets that directory back to 0700 (pytest keeps it private), and
+    from then on the servers of every other session meet "Permission denied": the next
+    checkpoint (DROP DATABASE forces one) PANICs and the server is gone. So the suite
+    keeps its temporary files (the servers' data, the repository copies) in a directory
+    of its own, which no other session touches. None when the caller chose a basetemp,
+    and in xdist workers (they get one inside the controller's).
+    """
+    if config.option.basetemp or hasattr(config, "workerinput"):
+        return None
+    return Path(tempfile.mkdtemp(prefix="schema-tests-"))
 
 
 def start_test_server(data_dir: Path) -> URL:

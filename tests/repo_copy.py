@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from dbtools import devserver
+from dbtools.core import libpq
 from dbtools.core.paths import REPO_ROOT
 from tests.harness import clean_env, cli, last_error, make  # noqa: F401  (their one home)
 
@@ -99,12 +100,13 @@ def psql(url: URL, sql: str) -> subprocess.CompletedProcess[str]:
     """Run a script with psql as a DBA would: stop at the first error."""
     version = int(os.environ.get("TEST_POSTGRES_VERSION", devserver.DEFAULT_VERSION))
     binary = devserver.bin_dir(version) / "psql"
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return subprocess.run(
-        [str(binary), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", libpq, "-f", "-"],
-        input=sql,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with libpq.environment(url.set(drivername="postgresql")) as env:  # no secret in argv
+        return subprocess.run(
+            [str(binary), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+            input=sql,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )

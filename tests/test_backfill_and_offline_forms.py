@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 import schema
 from dbtools.core.catalog import differences
 from dbtools.core.chain import script_directory
+from tests.chain import free_table
 from tests.pg import catalog, fresh_database
 from tests.repo_copy import copy_repo, psql, write_revision
 from tests.runs import cli_env, error_line, run, slow_function, start, versions, wait_for
@@ -168,3 +169,43 @@ def test_steps_outside_a_transaction_have_their_own_statement_timeout(
     done = run(root, ["upgrade", "head"], long_enough)
     assert done.returncode == 0, done.stderr
     assert versions(engine) == [NEW]
+
+
+SPARSE = "a8a8a8a8a8a8"
+SPARSE_TABLE = free_table("readings")
+# A statement-level trigger counts the UPDATE statements the backfill ran.
+COUNTING = f"""
+CREATE TABLE {SPARSE_TABLE} (id bigint PRIMARY KEY, value int);
+INSERT INTO {SPARSE_TABLE} VALUES (1, NULL), (1000000000000, NULL), (5, 7);
+CREATE TABLE update_statements (n int NOT NULL);
+INSERT INTO update_statements VALUES (0);
+CREATE FUNCTION count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE update_statements SET n = n + 1; RETURN NULL; END $$;
+CREATE TRIGGER counted AFTER UPDATE ON {SPARSE_TABLE}
+FOR EACH STATEMENT EXECUTE FUNCTION count_update();
+"""
+
+
+def test_a_sparse_key_backfill_costs_by_rows_not_by_key_range(tmp_path, database_url, engine):
+    root = copy_repo(tmp_path)
+    step = (
+        f'op.backfill_in_batches("{SPARSE_TABLE}", set_="value = 0", where="value IS NULL", '
+        "batch_size=1)"
+    )
+    write_revision(root, SPARSE, HEAD, "Sparse keys.", step)
+    with engine.begin() as conn:
+        for statement in COUNTING.split(";\n"):
+            if statement.strip():
+                conn.execute(text(statement))
+
+    done = run(root, ["upgrade", "head"], cli_env(database_url), timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT id, value FROM {SPARSE_TABLE} ORDER BY id")).all()
+        statements = conn.execute(text("SELECT n FROM update_statements")).scalar()
+    assert [tuple(r) for r in rows] == [(1, 0), (5, 7), (1000000000000, 0)]
+    assert statements == 2  # two batches: one per row that matched, whatever the key range
+    assert "batch 2 of 2" in done.stderr
+    assert len([ln for ln in done.stderr.splitlines() if "Backfill" in ln]) <= 12
+    assert versions(engine) == [SPARSE]

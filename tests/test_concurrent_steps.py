@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from dbtools.core.chain import script_directory
+from tests.chain import free_table
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     cli_env,
@@ -202,3 +203,61 @@ def test_sigterm_during_the_build_drops_the_index_and_the_rerun_completes(
     assert again.returncode == 0, again.stderr
     assert nickname_index(engine) == [("ix_users_nickname", True)]
     assert versions(engine) == [NEW]
+
+
+LOST = "f7f7f7f7f7f7"
+PARCELS = free_table("parcels")
+PARCEL_INDEX = f"ix_{PARCELS}_slow_code"
+PARCEL_INDEX_STATE = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"
+CIC_BACKEND = (
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'schema-migrations' "
+    "AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
+)
+
+
+def test_a_connection_lost_in_a_concurrent_build_reports_the_cause_and_what_it_left(
+    tmp_path, database_url, engine
+):
+    root = copy_repo(tmp_path)
+    write_revision(
+        root,
+        LOST,
+        HEAD,
+        "Index parcels slowly.",
+        f'op.create_index_concurrently("{PARCEL_INDEX}", "{PARCELS}", [sa.text("slow_key(code)")])',
+        f'op.drop_index("{PARCEL_INDEX}", "{PARCELS}")',
+    )
+    env = cli_env(database_url)
+    assert run(root, ["upgrade", HEAD], env).returncode == 0
+    with engine.begin() as conn:
+        conn.execute(text(SLOW_KEY))
+        conn.execute(text(f"CREATE TABLE {PARCELS} (id bigint PRIMARY KEY, code text)"))
+        conn.execute(
+            text(f"INSERT INTO {PARCELS} SELECT g, 'c' || g FROM generate_series(1, 80) g")
+        )
+
+    migration = start(root, ["upgrade", "head"], env)
+    wait_for(engine, BUILDING)
+    with engine.connect() as conn:
+        [pid] = conn.execute(text(CIC_BACKEND)).scalars().all()
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    _, stderr = migration.communicate(timeout=60)
+
+    assert migration.returncode == 1
+    line = error_line(stderr)
+    assert "PendingRollbackError" not in line and "Can't reconnect" not in line, line
+    assert f"revision {LOST} (Index parcels slowly) failed in `CREATE INDEX CONCURRENTLY" in line
+    assert "terminating connection due to administrator command" in line, line
+    assert f"the INVALID index {PARCEL_INDEX} the build may have left" in line, line
+    assert "the next run drops it before building again" in line, line
+    assert versions(engine) == [HEAD]
+    with engine.connect() as conn:
+        left = conn.execute(text(PARCEL_INDEX_STATE), {"name": PARCEL_INDEX}).scalar()
+    assert left is False  # what the line warned of: an INVALID index
+
+    again = run(root, ["upgrade", "head"], env)
+    assert again.returncode == 0, again.stderr
+    assert f"Dropping the INVALID index {PARCEL_INDEX} an earlier run left" in again.stderr
+    with engine.connect() as conn:
+        assert conn.execute(text(PARCEL_INDEX_STATE), {"name": PARCEL_INDEX}).scalar() is True
+    assert versions(engine) == [LOST]

@@ -45,6 +45,18 @@ CASES = [
         "error: .env line 3 cannot be parsed (an unbalanced quote or a line that is not "
         "NAME=value): fix that line; nothing was run",
     ),
+    (
+        "no-equals",
+        b"# comment\n\nDATABASE_URL\nMIGRATION_LOCK_TIMEOUT=5s\n",
+        "error: .env line 3 has no `=`: write NAME=value (NAME= for an empty value); nothing "
+        "was run",
+    ),
+    (
+        "quoted-name",
+        f'"DATABASE_URL"=postgresql://u:{SECRET}@h/db\n'.encode(),
+        "error: .env line 1 has an invalid name (letters, digits and _ only, not starting with "
+        "a digit, unquoted): fix that line; nothing was run",
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from psycopg2 import errors as pgerrors
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 
 from dbtools.apply.progress import Step
 from dbtools.core.chain import script_directory, several_heads
@@ -83,6 +83,7 @@ def explain(
     `outside` says the failing statement ran outside a transaction, where
     MIGRATION_CONCURRENT_STATEMENT_TIMEOUT is the statement timeout.
     """
+    exc = first_error(exc)
     where = f"revision {step.name}"
     after = left_behind(exc, step, committed)
     # Fix the cause, then: the steps that committed are done, the rest runs again.
@@ -125,6 +126,19 @@ def explain(
     return UserError(
         f"{where} raised {type(exc).__name__}: {exc} at {_origin(exc, step)}; {after}{resume}"
     )
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """The error that started the failure, not what it caused later.
+
+    A step outside a transaction whose connection died (pg_terminate_backend, a server
+    restart) fails first with the database's error; the clean-up after it then meets
+    SQLAlchemy's `PendingRollbackError` ("Can't reconnect until invalid transaction is
+    rolled back"), which replaces it. The real cause is in `__context__`.
+    """
+    while isinstance(exc, PendingRollbackError) and exc.__context__ is not None:
+        exc = exc.__context__
+    return exc
 
 
 def left_behind(exc: BaseException, step: Step, committed: Sequence[str]) -> str:

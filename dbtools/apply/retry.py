@@ -10,7 +10,6 @@ import time
 
 from dbtools.apply.failures import LockTimeoutError
 from dbtools.core import durations, settings
-from dbtools.core.errors import UserError
 
 DEFAULT_RETRIES = 0
 DEFAULT_DELAY = "5s"
@@ -22,9 +21,8 @@ def retry_policy(env: settings.Env) -> tuple[int, float]:
     """(retries, first delay in seconds) from MIGRATION_LOCK_RETRIES / _RETRY_DELAY."""
     raw_retries = env.get("MIGRATION_LOCK_RETRIES", "").strip() or str(DEFAULT_RETRIES)
     raw_delay = env.get("MIGRATION_LOCK_RETRY_DELAY", "").strip() or DEFAULT_DELAY
-    if not raw_retries.isdigit():
-        raise UserError(f"MIGRATION_LOCK_RETRIES must be a whole number, got {raw_retries!r}")
-    return int(raw_retries), durations.parse("MIGRATION_LOCK_RETRY_DELAY", raw_delay)
+    retries = durations.whole_number("MIGRATION_LOCK_RETRIES", raw_retries)
+    return retries, durations.parse("MIGRATION_LOCK_RETRY_DELAY", raw_delay)
 
 
 def after_lock_timeout(exc: LockTimeoutError, attempt: int, retries: int, delay: float) -> float:

@@ -45,7 +45,7 @@ def connected(env: settings.Env) -> Iterator[Connection]:
         connect_args={"application_name": "schema-migrations", **search_path.connect_args(url)},
     )
     try:
-        with engine.connect() as connection, interrupt.interruptible():
+        with engine.connect() as connection, interrupt.interruptible(connection):
             yield connection
     finally:
         engine.dispose()

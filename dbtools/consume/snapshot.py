@@ -10,7 +10,6 @@ Rendering needs a PostgreSQL server: the one DATABASE_URL names (a scratch datab
 created and dropped there) or else the development server.
 """
 
-import os
 import re
 import subprocess
 
@@ -21,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dbtools import devserver
 from dbtools.consume.revision_module import revision_chain
+from dbtools.core import libpq
 from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
 from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
@@ -72,19 +72,13 @@ def dump_at_head(server_url: URL) -> str:
 
 def pg_dump(url: URL) -> str:
     binary = devserver.bin_dir(PG_DUMP_VERSION) / "pg_dump"
-    # The password travels in the environment, never on a command line `ps` can show.
-    # (URL.set(password=None) would keep the password: None means "unchanged" there.)
-    target = url.set(drivername="postgresql")._replace(password=None)
-    env = {**os.environ, "PGPASSWORD": url.password or "", "PGCONNECT_TIMEOUT": "5"}
     args = ["--schema-only", "--no-owner", "--no-privileges"]
     # The migration log is env.py's bookkeeping, not part of the schema services consume.
     args.append(f"--exclude-schema={LOG_SCHEMA}")
-    result = subprocess.run(
-        [str(binary), *args, target.render_as_string(hide_password=False)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    # No connection string on the command line `ps` shows: the URL's parameters go in
+    # a 0600 service file, the password in PGPASSWORD (dbtools/core/libpq.py).
+    with libpq.environment(url.set(drivername="postgresql")) as env:
+        result = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env)
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or ["no output"])[0]
         message = mask_secret(first, url)

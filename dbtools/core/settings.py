@@ -6,6 +6,7 @@ so an error handler never reads `.env` again. Nothing is read at import.
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ DEFAULT_STATEMENT_TIMEOUT = "10min"
 # bounds every wait for a lock.
 DEFAULT_CONCURRENT_STATEMENT_TIMEOUT = "2h"
 _TRUE = {"1", "true", "yes", "on"}
+_DOTENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
 def load() -> Env:
@@ -55,10 +57,25 @@ def read_dotenv(path: Path) -> Env:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UserError(f"{path.name} is not UTF-8 text (line {line}): save it as UTF-8") from None
     for binding in parse_stream(io.StringIO(text)):
+        # The binding's text starts with the blank lines before it: count past them.
+        raw = binding.original.string
+        line = binding.original.line + len(raw) - len(raw.lstrip("\r\n"))
         if binding.error:
             raise UserError(
-                f"{path.name} line {binding.original.line} cannot be parsed (an unbalanced quote "
+                f"{path.name} line {line} cannot be parsed (an unbalanced quote "
                 "or a line that is not NAME=value): fix that line; nothing was run"
+            )
+        if binding.key is None:
+            continue  # a comment or a blank line
+        if binding.value is None:  # `DATABASE_URL` alone would silently mean "unset"
+            raise UserError(
+                f"{path.name} line {line} has no `=`: write NAME=value (NAME= for an empty "
+                "value); nothing was run"
+            )
+        if not _DOTENV_KEY.fullmatch(binding.key):
+            raise UserError(
+                f"{path.name} line {line} has an invalid name (letters, digits and _ only, "
+                "not starting with a digit, unquoted): fix that line; nothing was run"
             )
     values = dotenv_values(stream=io.StringIO(text), interpolate=False)
     return {k: v for k, v in values.items() if v is not None}

@@ -8,21 +8,27 @@
         pause_seconds=0.1,
     )
 
-Outside the revision's transaction (dbtools/operations/outside.py), rows are updated by
-ranges of the integer key (`key`, default `id`), each range in a transaction of its own,
-so row locks last one batch and no statement runs long. `where` selects the rows that
-still need the update, which makes the backfill resumable: a rerun after an interruption
-starts at the lowest key still matching it, and rows already done are never touched
-again. A progress line per batch goes to stderr. `set_` and `where` are SQL, as a
-reviewer reads them; they must not contain `:name` (it would read as a parameter).
+Outside the revision's transaction (dbtools/operations/outside.py), rows are updated in
+batches of the next `batch_size` keys (`key`, default `id`) that still match `where`
+(keyset pagination: `WHERE key > last ORDER BY key LIMIT n`), each batch in a
+transaction of its own, so row locks last one batch, no statement runs long, and the
+cost follows the rows, not the range of the keys (ids 1 and 10^12 are two rows, not a
+billion empty ranges). `where` selects the rows that still need the update, which makes
+the backfill resumable: a rerun after an interruption starts at the lowest key still
+matching it, and rows already done are never touched again. Progress goes to stderr:
+the first batch, then at most one line per tenth of the batches or per 10 seconds.
+`set_` and `where` are SQL, as a reviewer reads them; they must not contain `:name` (it
+would read as a parameter).
 
-Offline it renders as one `DO` block that loops over the same ranges and commits after
-each batch (PostgreSQL 11+, outside a transaction, as psql runs it after the `COMMIT;`).
+Offline it renders as one `DO` block that pages over the keys the same way (an integer
+key) and commits after each batch (PostgreSQL 11+, outside a transaction, as psql runs it
+after the `COMMIT;`).
 """
 
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import text
@@ -33,12 +39,13 @@ from dbtools.operations.outside import outside_transaction, quote
 log = logging.getLogger("alembic.env")
 
 DEFAULT_BATCH_SIZE = 10_000
+PROGRESS_SECONDS = 10.0
 
 
 @operation("backfill_in_batches")
 @dataclass(eq=False)
 class BackfillInBatchesOp(MigrateOperation):
-    """UPDATE table SET set_ WHERE where, in key ranges of batch_size, each committed."""
+    """UPDATE table SET set_ WHERE where, batch_size keys at a time, each batch committed."""
 
     table_name: str
     set_: str
@@ -78,45 +85,95 @@ def _backfill_in_batches(operations: Operations, op: BackfillInBatchesOp) -> Non
 
 
 def run_batches(operations: Operations, op: BackfillInBatchesOp, table: str, key: str) -> None:
+    """Keyset pagination: each batch is the next `batch_size` keys that still match
+    `where`, so the cost follows the rows, never the range of the keys."""
     bind = operations.get_bind()
-    bounds = f"SELECT min({key}), max({key}) FROM {table} WHERE ({op.where})"
-    low, high = bind.execute(text(bounds)).one()
-    if low is None:
+    remaining = bind.execute(text(f"SELECT count(*) FROM {table} WHERE ({op.where})")).scalar()
+    if not remaining:
         log.info("Backfill %s: no rows match `%s`: nothing to do", op.table_name, op.where)
         return
-    batches = (high - low) // op.batch_size + 1
+    batches = -(-int(remaining) // op.batch_size)
+    progress = Progress(op.table_name, op.key, batches)
+    last: Any = None
     total = 0
-    for number, start in enumerate(range(low, high + 1, op.batch_size), start=1):
-        end = start + op.batch_size
-        update = (
-            f"UPDATE {table} SET {op.set_} "
-            f"WHERE {key} >= {start} AND {key} < {end} AND ({op.where})"
+    number = 0
+    while True:
+        after = "" if last is None else f" AND {key} > {_shown(last, 'last')}"
+        window = (
+            f"SELECT min(k), max(k) FROM (SELECT {key} AS k FROM {table} "
+            f"WHERE ({op.where}){after} ORDER BY {key} LIMIT {op.batch_size}) batch"
         )
-        total += bind.execute(text(update)).rowcount
-        log.info(
-            "Backfill %s: batch %d of %d (%s %d to %d): %d rows so far",
-            op.table_name, number, batches, op.key, start, end - 1, total,
-        )  # fmt: skip
-        if op.pause_seconds and number < batches:
+        first, upper = bind.execute(text(window), {"last": last}).one()
+        if upper is None:
+            break
+        if number and op.pause_seconds:
             time.sleep(op.pause_seconds)
+        number += 1
+        update = (
+            f"UPDATE {table} SET {op.set_} WHERE ({op.where}){after} "
+            f"AND {key} <= {_shown(upper, 'upper')}"
+        )
+        total += bind.execute(text(update), {"last": last, "upper": upper}).rowcount
+        progress.batch_done(number, first, upper, total)
+        last = upper
+    progress.finished(number, total)
 
 
-# The same loop for psql: one DO block, a COMMIT after every batch, a NOTICE per batch.
+def _shown(value: Any, name: str) -> str:
+    """An integer key as a literal (the error lists the batches that committed as
+    readable SQL); any other key as the bind parameter `:name`."""
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    return str(value) if is_integer else f":{name}"
+
+
+class Progress:
+    """Progress lines: the first batch, then at most one per tenth of the batches or per
+    PROGRESS_SECONDS, and the end, whatever the number of batches."""
+
+    def __init__(self, table: str, key: str, batches: int) -> None:
+        self.table, self.key, self.batches = table, key, batches
+        self.shown_tenth = -1
+        self.shown_at = 0.0
+        self.last_shown = 0
+
+    def batch_done(self, number: int, first: Any, upper: Any, total: int) -> None:
+        tenth = number * 10 // max(self.batches, 1)
+        now = time.monotonic()
+        if tenth == self.shown_tenth and now - self.shown_at < PROGRESS_SECONDS:
+            return
+        self.shown_tenth, self.shown_at, self.last_shown = tenth, now, number
+        log.info(
+            "Backfill %s: batch %d of %d (%s %s to %s): %d rows so far",
+            self.table, number, self.batches, self.key, first, upper, total,
+        )  # fmt: skip
+
+    def finished(self, number: int, total: int) -> None:
+        if number != self.last_shown:
+            log.info("Backfill %s: %d batches, %d rows", self.table, number, total)
+
+
+# The same loop for psql: one DO block, a COMMIT after every batch, a NOTICE per batch;
+# keys page over the rows that exist (an integer key, offline).
 _LOOP = """DO $$
 DECLARE
-    low bigint;
-    high bigint;
+    last bigint;
+    upper bigint;
     done bigint;
 BEGIN
-    SELECT min({key}), max({key}) INTO low, high FROM {table} WHERE ({op.where});
-    WHILE low <= high LOOP
+    SELECT min({key}) - 1 INTO last FROM {table} WHERE ({op.where});
+    WHILE last IS NOT NULL LOOP
+        SELECT max(k) INTO upper FROM (
+            SELECT {key} AS k FROM {table} WHERE ({op.where}) AND {key} > last
+            ORDER BY {key} LIMIT {op.batch_size}
+        ) batch;
+        EXIT WHEN upper IS NULL;
         UPDATE {table} SET {op.set_}
-        WHERE {key} >= low AND {key} < low + {op.batch_size} AND ({op.where});
+        WHERE ({op.where}) AND {key} > last AND {key} <= upper;
         GET DIAGNOSTICS done = ROW_COUNT;
-        RAISE NOTICE USING MESSAGE = 'Backfill {op.table_name}: {op.key} from ' || low
+        RAISE NOTICE USING MESSAGE = 'Backfill {op.table_name}: {op.key} up to ' || upper
             || ', ' || done || ' rows';
         COMMIT;{pause}
-        low := low + {op.batch_size};
+        last := upper;
     END LOOP;
 END
 $$"""

@@ -17,7 +17,9 @@
   `ADD CONSTRAINT ... UNIQUE USING INDEX` (a brief lock).
 
 Each is idempotent online, so a rerun after a failure in a later step continues: a
-constraint that exists is not added again, an index that is valid is kept.
+constraint that exists is not added again, an index that is valid is kept, provided it
+is what the step would build (dbtools/operations/matching.py compares the definitions
+PostgreSQL reports; another one under the same name fails the step, naming both).
 """
 
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from typing import Any
 from alembic.operations import MigrateOperation, Operations, ops
 
 from dbtools.core.errors import UserError
+from dbtools.operations import matching
 from dbtools.operations.declare import operation
 from dbtools.operations.indexes import CreateIndexConcurrentlyOp, build_index
 from dbtools.operations.outside import (
@@ -73,7 +76,19 @@ class AddForeignKeyNotValidOp(MigrateOperation):
 @Operations.implementation_for(AddForeignKeyNotValidOp)
 def _add_foreign_key_not_valid(operations: Operations, op: AddForeignKeyNotValidOp) -> None:
     schema = op.kw.get("source_schema")
-    if not _exists(operations, op.source_table, op.constraint_name, schema):
+    if _exists(operations, op.source_table, op.constraint_name, schema):
+        key = matching.ForeignKey(
+            local=op.local_cols,
+            referent=op.referent_table,
+            referent_schema=op.kw.get("referent_schema"),
+            remote=op.remote_cols,
+            ondelete=op.kw.get("ondelete"),
+            onupdate=op.kw.get("onupdate"),
+        )
+        matching.require_same_foreign_key(
+            operations, op.source_table, op.constraint_name, schema, key
+        )
+    else:
         operations.create_foreign_key(
             op.constraint_name,
             op.source_table,
@@ -191,6 +206,11 @@ class AddUniqueUsingIndexOp(MigrateOperation):
 def _add_unique_using_index(operations: Operations, op: AddUniqueUsingIndexOp) -> None:
     name, table, schema = op.constraint_name, op.table_name, op.schema
     if _exists(operations, table, name, schema):
+
+        def build(constraint: str, on: str) -> None:  # the step's constraint, on the copy
+            operations.create_unique_constraint(operations.f(constraint), on, op.columns)
+
+        matching.require_same_constraint(operations, table, name, schema, build)
         return  # an earlier run attached it
     index = CreateIndexConcurrentlyOp(name, table, op.columns, schema=schema, unique=True)
     with outside_transaction(operations) as outside:
@@ -212,8 +232,14 @@ def _exists(operations: Operations, table: str, name: str, schema: str | None) -
 def add_check(
     operations: Operations, table: str, name: str, condition: Any, schema: str | None
 ) -> None:
-    """`ADD CONSTRAINT name CHECK (...) NOT VALID`, unless the table has it already."""
+    """`ADD CONSTRAINT name CHECK (...) NOT VALID`, unless the table has it already
+    (the same CHECK: one of the name with another expression fails the step)."""
     if _exists(operations, table, name, schema):
+
+        def build(constraint: str, on: str) -> None:  # the step's CHECK, on the copy
+            operations.create_check_constraint(operations.f(constraint), on, condition)
+
+        matching.require_same_constraint(operations, table, name, schema, build)
         return
     operations.create_check_constraint(
         operations.f(name), table, condition, schema=schema, postgresql_not_valid=True

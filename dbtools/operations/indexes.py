@@ -8,7 +8,9 @@ broken index:
 
 - before building, an INVALID index of that name (left by an earlier run that failed,
   was cancelled or was killed) is dropped with `DROP INDEX CONCURRENTLY`; a valid one
-  means an earlier run built it: nothing to do, so a rerun continues after it;
+  means an earlier run built it: nothing to do, so a rerun continues after it, provided
+  it is the index this step builds (dbtools/operations/matching.py compares the two as
+  `pg_get_indexdef` reports them; another definition under the name fails the step);
 - when the build fails, times out or is cancelled, the INVALID index it left is dropped
   before the error goes on (if that drop cannot get its lock, the next run drops it);
 - after the build, `pg_index.indisvalid` must be true, or the step fails.
@@ -26,6 +28,7 @@ from typing import Any
 from alembic.operations import MigrateOperation, Operations
 
 from dbtools.core.errors import UserError
+from dbtools.operations import matching
 from dbtools.operations.declare import operation
 from dbtools.operations.outside import Outside, index_valid, outside_transaction, quote
 
@@ -92,6 +95,7 @@ def build_index(operations: Operations, outside: Outside, op: CreateIndexConcurr
     if outside.online:
         state = index_valid(operations, op.index_name, op.schema)
         if state is True:
+            require_same_index(operations, op)
             log.info("Index %s is already built and valid (an earlier run): kept", op.index_name)
             return
         if state is False:
@@ -122,6 +126,15 @@ def _drop_index_concurrently(operations: Operations, op: DropIndexConcurrentlyOp
         drop_concurrently(operations, op.index_name, op.schema)
 
 
+def require_same_index(operations: Operations, op: CreateIndexConcurrentlyOp) -> None:
+    """Fail unless the valid index of the step's name is the one the step builds."""
+
+    def build(name: str, table: str) -> None:  # the step's index, on the empty copy
+        operations.create_index(operations.f(name), table, op.columns, unique=op.unique, **op.kw)
+
+    matching.require_same_index(operations, op.index_name, op.table_name, op.schema, build)
+
+
 def drop_concurrently(operations: Operations, name: str, schema: str | None) -> None:
     operations.drop_index(name, schema=schema, postgresql_concurrently=True, if_exists=True)
 
@@ -130,6 +143,12 @@ def drop_leftover(
     operations: Operations, name: str, schema: str | None, exc: BaseException
 ) -> None:
     """After a failed build: drop the INVALID index it left, and say so on `exc`."""
+    if operations.get_bind().invalidated:  # the connection died with the build
+        exc.add_note(
+            f"the connection was lost, so the INVALID index {name} the build may have left "
+            "could not be checked or dropped; the next run drops it before building again"
+        )
+        return
     try:
         if index_valid(operations, name, schema) is not False:
             return

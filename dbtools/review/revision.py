@@ -5,6 +5,7 @@ database), then the generated artefacts are refreshed so the new revision's SQL 
 for review.
 """
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,10 +13,11 @@ from alembic import command
 from alembic.script import Script
 
 from dbtools import devserver
+from dbtools.apply.preflight import load_check
 from dbtools.core import settings
-from dbtools.core.errors import UserError
+from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
-from dbtools.core.paths import REPO_ROOT
+from dbtools.core.paths import REPO_ROOT, VERSIONS
 from dbtools.core.scratch import scratch_database
 from dbtools.review.check import Generated, generate_artefacts
 from dbtools.review.hooks import WRITING
@@ -29,19 +31,46 @@ class Written:
 
 def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> Written:
     """Autogenerate a revision by comparing the models with a scratch database at head;
-    with `empty`, write one from the same template for the author to fill in."""
-    message = (message or "").strip()
+    with `empty`, write one from the same template for the author to fill in.
+
+    A message of any characters gives a file that loads, or nothing is written: the
+    message goes into the docstring escaped (its value is the message, line breaks made
+    spaces), the new file must pass the load check every run makes, and a file left by
+    a failure is removed, saying so.
+    """
+    message = " ".join((message or "").split())
     if not message:
         raise UserError('a revision needs a message: make revision m="add phone to users"')
-    if empty:
-        script = command.revision(run_config(RunOptions(env=env)), message=message)
-    else:
-        with scratch_database(devserver.database_url(env)) as connection:
-            options = RunOptions(env=env, connection=connection)
-            command.upgrade(run_config(options), "head")
-            writing = replace(options, autogenerate_revision=True, hooks=WRITING)
-            script = command.revision(run_config(writing), message=message, autogenerate=True)
+    before = set(VERSIONS.glob("*.py"))
+    text = docstring_text(message)
+    try:
+        if empty:
+            script = command.revision(run_config(RunOptions(env=env)), message=text)
+        else:
+            with scratch_database(devserver.database_url(env)) as connection:
+                options = RunOptions(env=env, connection=connection)
+                command.upgrade(run_config(options), "head")
+                writing = replace(options, autogenerate_revision=True, hooks=WRITING)
+                script = command.revision(run_config(writing), message=text, autogenerate=True)
+        for written in sorted(set(VERSIONS.glob("*.py")) - before):
+            load_check(written)
+    except Exception as exc:
+        left = sorted(set(VERSIONS.glob("*.py")) - before)
+        for leftover in left:
+            leftover.unlink()
+        if not left:
+            raise
+        shown = ", ".join(str(p.relative_to(REPO_ROOT)) for p in left)
+        raise UserError(
+            f"{describe(exc)}; the revision file it wrote ({shown}) was removed: nothing "
+            "was written"
+        ) from exc
     if not isinstance(script, Script):  # several heads give several files: refused earlier
         raise UserError("no single revision file was written; make check says why")
     path = Path(script.path).resolve().relative_to(REPO_ROOT)
     return Written(path, generate_artefacts(env))  # the new revision's SQL and the head file
+
+
+def docstring_text(message: str) -> str:
+    """`message` as the text of a triple-quoted docstring whose value is `message`."""
+    return re.sub(r'(["\\])', r"\\\1", message)

@@ -19,7 +19,7 @@ TEST_WORKERS ?= auto
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint format
 .PHONY: bench bench-quick
-.PHONY: audit test-matrix verify
+.PHONY: audit test-matrix verify squash
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,9 @@ bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the
 
 verify: $(STAMP) ## compare the database with the schema of its recorded revision (reads only)
 	@$(RUN) verify
+
+squash: $(STAMP) ## fold the released revisions up to TO=<revision> into one baseline revision
+	@$(RUN) squash --to "$(TO)"
 
 audit: $(STAMP) ## the migration log of the configured database (who applied what, when)
 	@$(RUN) audit

@@ -103,6 +103,10 @@ COMMANDS: dict[str, tuple[Command, str]] = {
         lambda env, _a: job("review.check").check(env),
         "drift, heads, stale artefacts and lint, in one list",
     ),
+    "squash": (
+        lambda env, a: print(job("review.squash").summary(job("review.squash").squash(env, a.to))),
+        "fold the released revisions up to TO into one baseline revision",
+    ),
     "verify": (
         lambda env, _a: job("verify.command").cmd_verify(env),
         "compare the database with the schema of its revision",
@@ -118,6 +122,7 @@ READS_REVISIONS = (
     "heads",
     "sql",
     "revision",
+    "squash",
     "verify",
 )
 
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("rev", nargs="?", default="")
         if name == "sql":
             p.add_argument("--from", dest="from_rev", default="")
+        if name in ("sql", "squash"):
             p.add_argument("--to", default="")
         if name == "revision":
             p.add_argument("-m", "--message", default="")

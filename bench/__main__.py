@@ -27,7 +27,7 @@ from dbtools.core.paths import REPO_ROOT
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small table, fewer runs (< 2 minutes)")
-    p.add_argument("--rows", type=int, help="rows in users for the stall benchmark")
+    p.add_argument("--rows", type=int, help="rows in each table the stall benchmark loads")
     p.add_argument("--runs", type=int, help="runs of the no-op and test-database figures")
     p.add_argument("--stall-runs", type=int, help="runs of each stall scenario")
     p.add_argument("--chains", help="synthetic chain lengths, e.g. 50,200,500")

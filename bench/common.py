@@ -28,7 +28,7 @@ class Settings:
     """How big and how often: the full run, or the quick one CI may use."""
 
     mode: str
-    rows: int  # rows in `users` for the stall benchmark
+    rows: int  # rows in each table the stall benchmark loads
     runs: int  # repetitions of the cheap measurements (no-op, one test database)
     stall_runs: int  # repetitions of each stall scenario
     chain_lengths: tuple[int, ...]  # synthetic chains, counted in revisions

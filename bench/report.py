@@ -53,7 +53,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         worst = max((s["writer"]["stall_ms"]["max"] or 0.0 for s in judged), default=None)
         rows.append((
             f"no {what} stalls writers > {STALL_GOAL_MS:.0f} ms at {stall['rows']:,} rows",
-            f"worst writer stall of a {what} on a busy users table: "
+            f"worst writer stall of a {what} on busy tables of its own: "
             f"{num(worst)} (max over runs)",
             all(s["goal_met"] for s in judged) if judged else None,
         ))  # fmt: skip
@@ -130,10 +130,12 @@ def stall_row(s: dict[str, Any]) -> str:
     if "goal_met" in s:
         goal = mark(s["goal_met"])
     else:
-        goal = "n/a (no users table before it)" if not s["applicable"] else "shown for contrast"
-    where = "" if s["applicable"] else " *(load on a stand-in table)*"
+        goal = (
+            "n/a (touches no table that existed)" if not s["applicable"] else "shown for contrast"
+        )
+    where = "a stand-in table" if not s["applicable"] else ", ".join(f"`{t}`" for t in s["tables"])
     cells = [
-        f"`{s['name']}` {s['title']}{where}",
+        f"`{s['name']}` {s['title']} *(load on {where})*",
         spread(s["revision_seconds"]),
         spread(w["stall_ms"], num),
         spread(w["max_before_ms"], num),

@@ -13,12 +13,15 @@ from sqlalchemy import text
 
 import schema
 from bench.chain import build_chain, offline_sql, shipped_revisions
-from bench.common import Server, repo_copy
+from bench.common import Server, repo_copy, write_revision
+from bench.stall import fill, load_tables
+from bench.touched import touched_tables, upgrade
 from dbtools import devserver
 from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import TABLES_AT_HEAD
 from tests.pg import fresh_database
+from tests.team import _free
 
 # One worker runs the module, so the tiny bench runs once.
 pytestmark = pytest.mark.xdist_group("bench")
@@ -140,3 +143,57 @@ def test_a_bad_option_is_one_line_and_no_server(tmp_path):
         "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost, verify"
     ]
     assert not (tmp_path / "B.md").exists()
+
+
+def test_the_stall_load_follows_the_tables_a_revision_touches(tmp_path, server_url):
+    copy = repo_copy(tmp_path / "copy")
+    head = shipped_revisions()[-1].revision
+    table = _free("bench_loaded", set(schema.metadata.tables))
+    create = (
+        f'    op.create_table("{table}", sa.Column("id", sa.BigInteger(), sa.Identity(), '
+        'primary_key=True), sa.Column("label", sa.Text(), nullable=False), '
+        'sa.Column("n", sa.SmallInteger(), nullable=False))'
+    )
+    write_revision(copy, "9999_a.py", "bench_make", head, "Make a table", create)
+    index = f'    op.create_index("ix_{table}_label", "{table}", ["label"])'
+    write_revision(copy, "9999_b.py", "bench_index", "bench_make", "Index it", index)
+    server = Server(url=server_url, bin=devserver.bin_dir(devserver.DEFAULT_VERSION))
+
+    # What PostgreSQL reports the revision locks: the table it indexes, nothing else;
+    # a revision that only creates a table touches none that existed.
+    assert touched_tables(server, copy, "bench_make", "bench_index") == [f"public.{table}"]
+    assert touched_tables(server, copy, head, "bench_make") == []
+
+    with fresh_database(server_url) as url:
+        engine = schema.make_engine(url)
+        try:
+            with engine.connect() as conn:
+                upgrade(copy, conn, "bench_make")
+                conn.commit()
+            fill(server, url.database, (f"public.{table}",), 40_000)
+            [loaded] = load_tables(server, url.database, [f"public.{table}"])
+            scripts = []
+            for who, script in (("writer", loaded.writer), ("reader", loaded.reader)):
+                path = tmp_path / f"{who}.sql"
+                path.write_text(script(40_000))
+                scripts += ["-f", str(path)]
+            bench_run = subprocess.run(
+                [
+                    str(server.bin / "pgbench"),
+                    "-n",
+                    *scripts,
+                    "-t",
+                    "20",
+                    *server.libpq(url.database),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert bench_run.returncode == 0, bench_run.stderr
+            with engine.connect() as conn:
+                count, small = conn.execute(text(f'SELECT count(*), max(n) FROM "{table}"')).one()
+        finally:
+            engine.dispose()
+    assert 40_000 < count <= 40_020  # the fill, and the writers' inserts
+    assert small < 32_768  # a smallint column got values it holds

@@ -32,10 +32,10 @@ ${H2} Machine
 
 ${H2} Goals
 
-| goal | measured | status |
-| --- | --- | --- |
-% for goal, what, met in goals:
-| ${goal} | ${what} | ${mark(met)}${" (quick mode: indicative only)" if s["mode"] == "quick" else ""} |
+| goal | measured | status | load average (1 / 5 / 15 min) as it started |
+| --- | --- | --- | --- |
+% for goal, what, met, load in goals:
+| ${goal} | ${what} | ${mark(met)}${" (quick mode: indicative only)" if s["mode"] == "quick" else ""} | ${load} |
 % endfor
 % if "stall" in r:
 <% st = r["stall"] %>
@@ -153,6 +153,20 @@ ${H2} 5. Verify
 
 The repeated verify's whole-command time is mostly the Python interpreter starting and importing SQLAlchemy and Alembic (see the no-op floor above); the in-process row is the comparison itself: connecting twice, reading two catalogs, comparing.
 % endif
+% if "history" in r:
+<% h = r["history"] %>
+
+${H2} 6. History cost
+
+The same repository in its second year: a copy of its files as they are, and a copy grown by synthetic released revisions (each creates a small table in a schema of its own, `bench_history`, which the models do not use, so the grown copy has no drift; their committed SQL written by `make generate` as a released revision's is), timed one after the other in this run.${(" The suite was limited to `" + h["test_selection"] + "` in this mode: the `make test` figure only shows the harness runs.") if h["test_selection"] else ""}
+
+| command | shipped chain | grown | ratio | passed | load average before / after |
+| --- | --- | --- | --- | --- | --- |
+% for target in ("test", "check"):
+<% f = h[target] %>\
+| `make ${target}` (${f["revisions"]} → ${f["revisions"] + f["extra_revisions"]} revisions) | ${spread(f["shipped"], seconds)} | ${spread(f["grown"], seconds)} | ${f"{f['ratio']:.2f}"}x | ${"yes" if f["shipped"]["passed"] and f["grown"]["passed"] else "NO: " + (f["grown"]["last_line"] if not f["grown"]["passed"] else f["shipped"]["last_line"])} | ${" / ".join(f"{x:.2f}" for x in f["loadavg"])} → ${" / ".join(f"{x:.2f}" for x in f["loadavg_after"])} |
+% endfor
+% endif
 
 ${H2} How it is measured
 
@@ -163,6 +177,6 @@ ${H2} How it is measured
   row says in-process.
 - Nothing here asserts a timing. `tests/test_bench.py` runs a tiny version of the harness
   to show it still works; it checks the report's structure and the databases, not speed.
-- Code: `bench/` (`stall.py`, `chain.py`, `noop.py`, `testcost.py`, `verify.py`,
+- Code: `bench/` (`stall.py` with `touched.py` and `load.py`, `chain.py`, `noop.py`, `testcost.py`, `verify.py`, `history.py`,
   `report.py` with its template `report.md.mako`, `charts.py`); `python -m bench --help`
   lists the knobs (rows, runs, chain lengths).

@@ -31,7 +31,7 @@ import schema
 from bench.chain import shipped_revisions, version_of
 from bench.common import Server, Settings, repo_copy, stats, write_revision
 from bench.load import LoadTable, Unloadable, load_table
-from bench.touched import touched_tables, upgrade
+from bench.touched import database_at, touched_tables, upgrade
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 
@@ -143,10 +143,25 @@ def scenarios(copy: Path) -> list[Scenario]:
     return found
 
 
-def observed(server: Server, scenario: Scenario) -> Scenario:
+def observed(server: Server, scenario: Scenario, at_before: str) -> Scenario:
     """The scenario with the tables its revision locks (the stand-in when none)."""
-    tables = touched_tables(server, scenario.root, scenario.before, scenario.target)
+    tables = touched_tables(server, scenario.root, at_before, scenario.target)
     return replace(scenario, tables=tuple(tables) or (STAND_IN,))
+
+
+def with_tables(server: Server, found: list[Scenario]) -> list[Scenario]:
+    """Each scenario with the tables it touches; one database per starting revision to
+    clone the probes from, dropped afterwards."""
+    bases: dict[tuple[Path, str | None], str] = {}
+    try:
+        for scenario in found:
+            key = (scenario.root, scenario.before)
+            if key not in bases:
+                bases[key] = database_at(server, *key, f"stall_probe_base_{len(bases)}")
+        return [observed(server, s, bases[(s.root, s.before)]) for s in found]
+    finally:
+        for name in bases.values():
+            server.drop(name)
 
 
 def build_template(server: Server, scenario: Scenario, rows: int, index: int) -> str:
@@ -387,7 +402,7 @@ def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]
     templates: dict[tuple[str | None, tuple[str, ...]], str] = {}
     results, not_measured = [], []
     try:
-        for scenario in (observed(server, s) for s in scenarios(copy)):
+        for scenario in with_tables(server, scenarios(copy)):
             key = (scenario.before, scenario.tables)
             if key not in templates:
                 try:

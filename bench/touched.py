@@ -46,15 +46,27 @@ def upgrade(root: Path, connection: Any, target: str) -> None:
     command.upgrade(cfg, target)
 
 
-def touched_tables(server: Server, root: Path, before: str | None, target: str) -> list[str]:
-    """The tables (`schema.table`) that existed before `target` and that it locks."""
-    name = server.create(f"stall_probe_{target}")
+def database_at(server: Server, root: Path, revision: str | None, name: str) -> str:
+    """A new database migrated to `revision` (empty for None), to clone probes from."""
+    server.create(name)
+    engine = schema.make_engine(server.url_for(name))
+    try:
+        if revision:
+            with engine.connect() as connection:
+                upgrade(root, connection, revision)
+                connection.commit()
+    finally:
+        engine.dispose()
+    return name
+
+
+def touched_tables(server: Server, root: Path, at_before: str, target: str) -> list[str]:
+    """The tables (`schema.table`) that existed before `target` and that it locks, on a
+    clone of `at_before` (a database at the revision before `target`)."""
+    name = server.create(f"stall_probe_{target}", template=at_before)
     engine = schema.make_engine(server.url_for(name))
     try:
         with engine.connect() as connection:
-            if before:
-                upgrade(root, connection, before)
-                connection.commit()
             return locked_by(connection, root, target)
     finally:
         engine.dispose()

@@ -15,7 +15,7 @@ import schema
 from bench.chain import build_chain, offline_sql, shipped_revisions
 from bench.common import Server, repo_copy, write_revision
 from bench.stall import fill, load_tables
-from bench.touched import touched_tables, upgrade
+from bench.touched import database_at, touched_tables, upgrade
 from dbtools import devserver
 from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
@@ -34,6 +34,7 @@ SECTIONS = [
     "## 3. The no-op run",
     "## 4. Test cost",
     "## 5. Verify",
+    "## 6. History cost",
 ]
 # A synthetic chain a few revisions longer than the shipped one, however long that grows.
 LONGER = len(shipped_revisions()) + 4
@@ -78,6 +79,10 @@ def test_report_has_every_figure_goal_and_chart(tiny_run):
         assert (tiny_run["out"] / "a" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| chain within 2x of psql at 200 revisions |" in report
     assert "not measured" in report  # no 200-revision chain at this size
+    assert "| load average (1 / 5 / 15 min) as it started |" in report
+    for goal in ("`make test` with 100 more", "`make check` with 200 more"):
+        [row] = [line for line in report.splitlines() if line.startswith(f"| {goal}")]
+        assert "not the goal's size in this mode" in row  # a quick run judges nothing
 
 
 def test_every_measured_database_reached_its_target(tiny_run):
@@ -100,6 +105,12 @@ def test_every_measured_database_reached_its_target(tiny_run):
     assert results["testcost"]["make_test"] == {"skipped": True}
     assert results["verify"]["version"] == head
     assert results["verify"]["first"]["n"] == results["verify"]["repeated"]["n"] == 1
+    # The history figure grew a copy and ran both commands on both copies, each passing.
+    for target in ("check", "test"):
+        figure = results["history"][target]
+        assert figure["extra_revisions"] > 0
+        assert figure["shipped"]["passed"] and figure["grown"]["passed"]
+    assert set(results["loadavg"]) == set(results["settings"]["only"])
 
 
 def test_the_repository_is_left_as_it_was(tiny_run):
@@ -140,7 +151,8 @@ def test_a_bad_option_is_one_line_and_no_server(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost, verify"
+        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost, verify, "
+        "history"
     ]
     assert not (tmp_path / "B.md").exists()
 
@@ -161,8 +173,14 @@ def test_the_stall_load_follows_the_tables_a_revision_touches(tmp_path, server_u
 
     # What PostgreSQL reports the revision locks: the table it indexes, nothing else;
     # a revision that only creates a table touches none that existed.
-    assert touched_tables(server, copy, "bench_make", "bench_index") == [f"public.{table}"]
-    assert touched_tables(server, copy, head, "bench_make") == []
+    at_head = database_at(server, copy, head, "probe_at_head")
+    at_make = database_at(server, copy, "bench_make", "probe_at_make")
+    try:
+        assert touched_tables(server, copy, at_make, "bench_index") == [f"public.{table}"]
+        assert touched_tables(server, copy, at_head, "bench_make") == []
+    finally:
+        server.drop(at_head)
+        server.drop(at_make)
 
     with fresh_database(server_url) as url:
         engine = schema.make_engine(url)

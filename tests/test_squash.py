@@ -170,3 +170,14 @@ def test_squash_needs_a_revision_of_the_chain(tmp_path, to):
     done = make(root, "squash", clean_env(), TO=to)
     assert done.returncode != 0
     assert last_error(done).startswith("error: ") and "TO=" in last_error(done)
+
+
+def test_squash_refuses_to_fold_a_revision_another_branches_off(tmp_path, server_url):
+    root, (older, squash_point, _after) = grown_copy(tmp_path, server_url)
+    rev = uuid.uuid4().hex[:12]
+    write_revision(root, rev, older, "A branch off a revision the squash would fold.", "pass")
+    done = make(root, "squash", clean_env(DATABASE_URL=url_string(server_url)), TO=squash_point)
+    assert done.returncode != 0
+    line = last_error(done)
+    assert line.startswith("error: ") and f"revision {rev} branches off {older}" in line
+    assert list((root / "migrations" / "versions").glob(f"*{older}*.py"))  # nothing folded

@@ -76,8 +76,8 @@ QUICK = replace(
     writer_rate=100,
     reader_rate=200,
     test_runs=0,
-    history_check_extra=3,
-    history_test_extra=2,
+    history_check_extra=3,  # one grown copy serves both figures
+    history_test_extra=3,
     history_check_runs=1,
     history_test_selection="tests/test_layout.py",
 )

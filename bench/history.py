@@ -89,14 +89,28 @@ def timed_make(copy: Path, target: str, runs: int, extra_env: dict[str, str]) ->
     return {**stats(samples), "passed": all(passed), "last_line": last}
 
 
+class Copies:
+    """The copies the figures run in, made once each: as shipped, and per growth."""
+
+    def __init__(self, server: Server, workdir: Path) -> None:
+        self.server, self.workdir = server, workdir
+        self.made: dict[int, Path] = {}
+
+    def grown_by(self, extra: int) -> Path:
+        if extra not in self.made:
+            copy = checkout_copy(self.workdir / f"grown_{extra}")
+            if extra:
+                # Rendering what is generated needs a server (schema.sql): the benchmark's.
+                grow(copy, extra, {"DATABASE_URL": url_string(self.server.url)})
+            self.made[extra] = copy
+        return self.made[extra]
+
+
 def compare(
-    server: Server, workdir: Path, target: str, extra: int, runs: int, env: dict[str, str]
+    copies: Copies, target: str, extra: int, runs: int, env: dict[str, str]
 ) -> dict[str, Any]:
     """`make <target>` on the shipped chain and with `extra` more revisions, in one run."""
-    shipped = checkout_copy(workdir / f"{target}_shipped")
-    grown = checkout_copy(workdir / f"{target}_grown")
-    # Rendering what is generated needs a server (schema.sql): the benchmark's.
-    grow(grown, extra, {"DATABASE_URL": url_string(server.url)})
+    shipped, grown = copies.grown_by(0), copies.grown_by(extra)
     result: dict[str, Any] = {"extra_revisions": extra, "loadavg": loadavg()}
     result["shipped"] = timed_make(shipped, target, runs, env)
     result["grown"] = timed_make(grown, target, runs, env)
@@ -113,14 +127,13 @@ def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]
     check_env = {"DATABASE_URL": url_string(server.url)}
     selection = settings.history_test_selection
     test_env = {"PYTEST_ADDOPTS": selection} if selection else {}
+    copies = Copies(server, workdir)
     return {
         "check": compare(
-            server, workdir, "check", settings.history_check_extra,
-            settings.history_check_runs, check_env,
+            copies, "check", settings.history_check_extra, settings.history_check_runs, check_env
         ),
         "test": compare(
-            server, workdir, "test", settings.history_test_extra,
-            settings.history_test_runs, test_env,
+            copies, "test", settings.history_test_extra, settings.history_test_runs, test_env
         ),
         "test_selection": selection,
-    }  # fmt: skip
+    }

@@ -8,6 +8,7 @@ squash point running nothing again; the older one gets one line naming the relea
 upgrade through, and stays as it was.
 """
 
+import hashlib
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,7 +22,7 @@ from dbtools.core.bookkeeping import QUALIFIED_LOG, VERSION_TABLE
 from dbtools.core.catalog import describe, differences
 from tests.pg import fresh_database, url_string
 from tests.repo_copy import clean_env, copy_repo, last_error, make, write_revision
-from tests.team import _free
+from tests.team import _free, revision_id
 
 TABLE = _free("squashed_things", set(schema.metadata.tables))
 
@@ -81,11 +82,34 @@ op.execute("INSERT INTO {TABLE} (id, label, note) VALUES (1, 'seed', 'at: 10:30'
         parent = rev
     done = make(root, "generate", clean_env(DATABASE_URL=url_string(server_url)))
     assert done.returncode == 0, done.stdout + done.stderr
+    release(root)
     (root / ".gitignore").write_text(".venv\n.pgdata/\n__pycache__/\n")
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "released")
     return root, ids
+
+
+def release(root: Path) -> None:
+    """Mark every revision not marked yet as released, as `make release` writes the marker
+    (`<revision> <sha256> <file name>`), creating it where the copy has none."""
+    marker = root / "migrations" / "RELEASED"
+    text_ = marker.read_text() if marker.exists() else "# Released revisions.\n"
+    already = marked(root) if marker.exists() else {}
+    for path in sorted((root / "migrations" / "versions").glob("*.py")):
+        rev = revision_id(path)
+        if rev not in already:
+            text_ += f"{rev} {hashlib.sha256(path.read_bytes()).hexdigest()} {path.name}\n"
+    marker.write_text(text_)
+
+
+def marked(root: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for raw in (root / "migrations" / "RELEASED").read_text().splitlines():
+        fields = raw.partition("#")[0].split()
+        if fields:
+            found.setdefault(fields[0], set()).add(fields[1])
+    return found
 
 
 def test_squash_keeps_databases_at_the_squash_point_and_fresh_ones_on_one_chain(
@@ -103,6 +127,8 @@ def test_squash_keeps_databases_at_the_squash_point_and_fresh_ones_on_one_chain(
             assert done.returncode == 0, done.stdout + done.stderr
         long_chain = catalog(at_point)
         released_commit = git(root, "rev-parse", "HEAD").strip()
+        point_file = next((root / "migrations" / "versions").glob(f"*{squash_point}*.py"))
+        point_checksum = hashlib.sha256(point_file.read_bytes()).hexdigest()
 
         squashed = make(root, "squash", env, TO=squash_point)
         assert squashed.returncode == 0, squashed.stdout + squashed.stderr
@@ -116,6 +142,12 @@ def test_squash_keeps_databases_at_the_squash_point_and_fresh_ones_on_one_chain(
         assert released_commit in source
         assert (root / "migrations" / "sql" / f"{baseline.stem}.upgrade.sql").exists()
         assert not list((root / "migrations" / "sql").glob(f"*{older}*"))
+        # The release marker: the folded lines gone, the squash point's file still accepted,
+        # the baseline released.
+        after_squash = marked(root)
+        assert older not in after_squash
+        baseline_checksum = hashlib.sha256(baseline.read_bytes()).hexdigest()
+        assert after_squash[squash_point] == {point_checksum, baseline_checksum}
         # Everything generated is fresh, and the baseline passes lint as written.
         assert "up to date" in make(root, "generate", env).stdout
         linted = make(root, "lint", env)
@@ -181,3 +213,15 @@ def test_squash_refuses_to_fold_a_revision_another_branches_off(tmp_path, server
     line = last_error(done)
     assert line.startswith("error: ") and f"revision {rev} branches off {older}" in line
     assert list((root / "migrations" / "versions").glob(f"*{older}*.py"))  # nothing folded
+
+
+def test_squash_refuses_a_revision_the_marker_does_not_release(tmp_path, server_url):
+    root, (older, squash_point, _after) = grown_copy(tmp_path, server_url)
+    marker = root / "migrations" / "RELEASED"
+    kept = [line for line in marker.read_text().splitlines(True) if older not in line]
+    marker.write_text("".join(kept))
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "unrelease")
+    done = make(root, "squash", clean_env(DATABASE_URL=url_string(server_url)), TO=squash_point)
+    assert done.returncode != 0
+    assert f"{older} is not in migrations/RELEASED" in last_error(done)
+    assert list((root / "migrations" / "versions").glob(f"*{older}*.py"))

@@ -132,12 +132,9 @@ def verify_unedited(connection: Connection, applied: Iterable[Any], env: setting
 
 def accepted_checksums(script: Any) -> set[str]:
     """The checksums that say "this revision ran unedited": its file's today, and, for a
-    squashed baseline, the one the file it replaced had (`replaces`)."""
-    replaced = getattr(script.module, "replaces", None) or {}
-    return {
-        checksum(script.path),
-        *([replaced[script.revision]] if script.revision in replaced else []),
-    }
+    squashed baseline, those of the files it replaced (`replaces`)."""
+    replaced = (getattr(script.module, "replaces", None) or {}).get(script.revision, [])
+    return {checksum(script.path), *([replaced] if isinstance(replaced, str) else replaced)}
 
 
 def _recorded_checksums(connection: Connection) -> dict[str, str]:
@@ -196,12 +193,13 @@ def current_checksums(versions: Path) -> dict[str, set[str]]:
         match = _REVISION_LINE.search(source)
         if match:
             found.setdefault(match.group(1), set()).add(checksum(path))
-            for revision, digest in _replaces(source).items():
-                found.setdefault(revision, set()).add(digest)
+            for revision, digests in _replaces(source).items():
+                listed = [digests] if isinstance(digests, str) else digests
+                found.setdefault(revision, set()).update(listed)
     return found
 
 
-def _replaces(source: str) -> dict[str, str]:
+def _replaces(source: str) -> dict[str, Any]:
     """A baseline's `replaces = {...}`, read as a literal; empty for any other file."""
     try:
         tree = ast.parse(source)

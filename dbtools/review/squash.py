@@ -9,14 +9,16 @@ own parser); its downgrade is what `pg_dump --clean` drops. Before anything is k
 routes are built on scratch databases and their catalogs compared (`dbtools.core.catalog`):
 a baseline that would build anything else is refused and the files are restored.
 
-The baseline records what it replaces (`replaces`: revision id -> SHA-256 of its file as
-it was released) and the commit that still has those files (`squashed_from`), so the
+The baseline records what it replaces (`replaces`: revision id -> the SHA-256 of each
+file it was released as) and the commit that still has those files (`squashed_from`), so the
 migration log's checksums stay consistent (`dbtools.apply.audit`) and a database at a
 replaced revision is told, in one line, to upgrade to TO with that commit first
 (`dbtools.apply.checkout`).
 
-"Released" is, for now: TO is in the chain, the chain up to it is one line, and every
-file it folds is committed in git, unchanged since.
+"Released": TO is in the chain, the chain up to it is one line, every file it folds is
+committed in git, unchanged since, and, where the repository keeps the release marker
+(`migrations/RELEASED`), listed in it. The squash rewrites the marker: the folded lines go
+except TO's (the files databases at TO ran stay accepted), and the baseline is released.
 """
 
 import os
@@ -47,6 +49,7 @@ from dbtools.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOU
 from dbtools.review import generated, lint, revision_sql
 
 BASELINE_SLUG = "baseline"
+MARKER = Path("migrations/RELEASED")  # the release marker, where the repository keeps one
 LINE_LENGTH = 100  # pyproject.toml's ruff line-length
 LONG_LINES = "# The statements below are pg_dump's, verbatim, however long their lines are."
 WAIVER_REASON = (
@@ -85,6 +88,7 @@ def squash(env: settings.Env, to: str) -> Squashed:
     script = script_directory()
     chain = released_chain(script, to)
     commit = require_committed([Path(s.path) for s in chain])
+    marked = require_marked(chain)
     server = devserver.database_url(env)
     with scratch_database(server) as connection:
         expected = built(connection, chain[-1].revision)
@@ -92,7 +96,7 @@ def squash(env: settings.Env, to: str) -> Squashed:
         cleaned = dump_statements(connection.engine.url, env, clean=True)
     downgrade = [s for s in cleaned if s not in upgrade]
     baseline = baseline_path(chain[-1])
-    source = baseline_source(chain, commit, upgrade, downgrade, lint_findings(upgrade))
+    source = baseline_source(chain, commit, upgrade, downgrade, lint_findings(upgrade), marked)
     originals = {Path(s.path): Path(s.path).read_bytes() for s in chain}
     for path in originals:
         path.unlink()
@@ -110,6 +114,8 @@ def squash(env: settings.Env, to: str) -> Squashed:
             f"the baseline would not build the catalog the chain up to {chain[-1].revision} "
             f"builds ({problems[0]}; {len(problems)} difference(s)); nothing was changed"
         )
+    if marked:
+        remark(chain, baseline)
     return Squashed(
         target=chain[-1].revision,
         baseline=baseline.relative_to(REPO_ROOT),
@@ -190,6 +196,57 @@ def require_committed(paths: list[Path]) -> str:
             "is: commit it first, or squash to an earlier revision"
         )
     return head.strip()
+
+
+def _marker_lines() -> list[str] | None:
+    path = REPO_ROOT / MARKER
+    return path.read_text().splitlines(keepends=True) if path.exists() else None
+
+
+def _marked(lines: list[str]) -> dict[str, set[str]]:
+    """revision -> the checksums the release marker accepts for its file."""
+    found: dict[str, set[str]] = {}
+    for raw in lines:
+        fields = raw.partition("#")[0].split()
+        if len(fields) == 3:
+            found.setdefault(fields[0], set()).add(fields[1])
+    return found
+
+
+def require_marked(chain: list[Script]) -> dict[str, set[str]]:
+    """Where the release marker (`migrations/RELEASED`) exists, every folded revision must
+    be listed in it; the checksums it accepts for each (empty without a marker)."""
+    lines = _marker_lines()
+    if lines is None:
+        return {}
+    marked = _marked(lines)
+    missing = [s.revision for s in chain if s.revision not in marked]
+    if missing:
+        raise UserError(
+            f"make squash folds only released revisions, and {missing[0]} is not in "
+            f"{MARKER}: release it first (`make release`), or squash to an earlier revision"
+        )
+    return marked
+
+
+def remark(chain: list[Script], baseline: Path) -> None:
+    """The marker after the squash: the folded revisions' lines go, except the squash
+    point's (the files databases at it ran stay accepted), and the baseline is released."""
+    folded = {s.revision for s in chain[:-1]}
+    kept = [raw for raw in _marker_lines() or [] if _listed(raw) not in folded]
+    if kept and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    kept.append(
+        f"{chain[-1].revision} {checksum(baseline)} {baseline.name}  "
+        f"# baseline: make squash folded {len(chain)} revisions\n"
+    )
+    (REPO_ROOT / MARKER).write_text("".join(kept))
+
+
+def _listed(raw: str) -> str | None:
+    """The revision a marker line lists (None for a comment or a blank line)."""
+    fields = raw.partition("#")[0].split()
+    return fields[0] if fields else None
 
 
 def _git(args: list[str]) -> str | None:
@@ -301,10 +358,11 @@ def baseline_source(
     upgrade: list[str],
     downgrade: list[str],
     waived: dict[int, list[str]],
+    marked: dict[str, set[str]],
 ) -> str:
     """The baseline revision file's text."""
     target = chain[-1]
-    replaces = _replaced_checksums(chain)
+    replaces = _replaced_checksums(chain, marked)
     created = datetime.now(UTC).isoformat(sep=" ")
     lines = [
         f'"""Baseline: the {len(replaces)} released revisions up to {target.revision} in one.',
@@ -334,9 +392,10 @@ def baseline_source(
         "depends_on: str | Sequence[str] | None = None",
         "",
         "# The released revisions this baseline replaces, oldest first, each with the SHA-256",
-        "# its file had (what the migration log of a database that ran it recorded).",
-        "replaces: dict[str, str] = {",
-        *(f"    {rev!r}: {digest!r}," for rev, digest in replaces.items()),
+        "# of every file it was released as (what the migration log of a database that ran",
+        "# it recorded).",
+        "replaces: dict[str, list[str]] = {",
+        *(f"    {rev!r}: {digests!r}," for rev, digests in replaces.items()),
         "}",
         "# The commit that still has them: a database at one of them upgrades there first.",
         f"squashed_from: str = {commit!r}",
@@ -374,13 +433,20 @@ def baseline_source(
     return "\n".join(lines)
 
 
-def _replaced_checksums(chain: list[Script]) -> dict[str, str]:
-    """Each folded revision's checksum; a folded baseline passes on what it replaced."""
-    found: dict[str, str] = {}
+def _replaced_checksums(chain: list[Script], marked: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Each folded revision's checksums: its file's, those the release marker accepts,
+    and what a folded baseline had replaced."""
+    found: dict[str, list[str]] = {}
     for script in chain:
-        found.update(getattr(script.module, "replaces", None) or {})
-        found[script.revision] = checksum(script.path)
+        for revision, digests in (getattr(script.module, "replaces", None) or {}).items():
+            found[revision] = sorted({*found.get(revision, []), *_as_list(digests)})
+        digests = {checksum(script.path), *marked.get(script.revision, set())}
+        found[script.revision] = sorted({*found.get(script.revision, []), *digests})
     return found
+
+
+def _as_list(digests: str | list[str]) -> list[str]:
+    return [digests] if isinstance(digests, str) else list(digests)
 
 
 def _halves(text: str) -> list[str]:

@@ -22,6 +22,7 @@ revision: export DBTOOLS_EMPTY = $(value EMPTY)
 sql: export DBTOOLS_FROM = $(value FROM)
 sql: export DBTOOLS_TO = $(value TO)
 review: export DBTOOLS_FROM = $(value FROM)
+squash: export DBTOOLS_TO = $(value TO)
 TEST_POSTGRES_VERSIONS ?= 16 18
 TEST_WORKERS ?= auto
 
@@ -29,7 +30,7 @@ TEST_WORKERS ?= auto
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint format release
 .PHONY: bench bench-quick
-.PHONY: audit test-matrix verify review
+.PHONY: audit test-matrix verify review squash
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,6 +108,9 @@ review: $(STAMP) ## new revisions (after FROM, default: not on the base branch):
 
 verify: $(STAMP) ## compare the database with the schema of its recorded revision (reads only)
 	@$(RUN) verify
+
+squash: $(STAMP) ## fold the released revisions up to TO=<revision> into one baseline revision
+	@$(RUN) squash
 
 audit: $(STAMP) ## the migration log of the configured database (who applied what, when)
 	@$(RUN) audit

@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import chain, charts, noop, report, stall, testcost, verify
+from bench import chain, charts, history, noop, report, stall, testcost, verify
 from bench.common import FIGURES, FULL, QUICK, Server, Settings, start_server
 from dbtools.core.errors import UserError, describe, fail
 from dbtools.core.paths import REPO_ROOT
@@ -27,7 +27,7 @@ from dbtools.core.paths import REPO_ROOT
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small table, fewer runs (< 2 minutes)")
-    p.add_argument("--rows", type=int, help="rows in users for the stall benchmark")
+    p.add_argument("--rows", type=int, help="rows in each table the stall benchmark loads")
     p.add_argument("--runs", type=int, help="runs of the no-op and test-database figures")
     p.add_argument("--stall-runs", type=int, help="runs of each stall scenario")
     p.add_argument("--chains", help="synthetic chain lengths, e.g. 50,200,500")
@@ -114,10 +114,13 @@ def run_figures(settings: Settings, workdir: Path) -> dict[str, Any]:
         "noop": lambda: noop.measure(server, settings, head),
         "testcost": lambda: testcost.measure(server, settings, head),
         "verify": lambda: verify.measure(server, settings, head),
+        "history": lambda: history.measure(server, settings, workdir / "history"),
     }
     for name in settings.only:
         started = time.perf_counter()
         progress(f"{name} ...")
+        # The load on the machine as each figure starts: shown beside it in the report.
+        results.setdefault("loadavg", {})[name] = history.loadavg()
         results[name] = steps[name]()
         progress(f"{name} done in {time.perf_counter() - started:.0f} s")
     results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -70,7 +70,7 @@ def stall_chart(stall: dict[str, Any], path: Path) -> Path:
 
 def _short_title(scenario: dict[str, Any]) -> str:
     title = scenario["title"].split(" (")[0].strip().rstrip(".")
-    where = "" if scenario["applicable"] else f" (load on {scenario['table']})"
+    where = f" (load on {', '.join(scenario['tables'])})"
     return f"{scenario['name']}: {title}{where}"
 
 

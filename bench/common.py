@@ -20,7 +20,7 @@ from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 from schema import testing
 
-FIGURES = ("stall", "chain", "noop", "testcost", "verify")
+FIGURES = ("stall", "chain", "noop", "testcost", "verify", "history")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Settings:
     """How big and how often: the full run, or the quick one CI may use."""
 
     mode: str
-    rows: int  # rows in `users` for the stall benchmark
+    rows: int  # rows in each table the stall benchmark loads
     runs: int  # repetitions of the cheap measurements (no-op, one test database)
     stall_runs: int  # repetitions of each stall scenario
     chain_lengths: tuple[int, ...]  # synthetic chains, counted in revisions
@@ -39,6 +39,11 @@ class Settings:
     reader_rate: int
     clients: int  # connections per side (writers, readers)
     test_runs: int  # runs of `make test`; 0 skips it
+    history_check_extra: int = 200  # released revisions added for the `make check` figure
+    history_test_extra: int = 100  # ... and for the `make test` figure
+    history_check_runs: int = 3
+    history_test_runs: int = 1
+    history_test_selection: str = ""  # pytest arguments limiting the suite (quick mode)
     pg_version: int = devserver.DEFAULT_VERSION
     only: tuple[str, ...] = FIGURES
 
@@ -71,6 +76,10 @@ QUICK = replace(
     writer_rate=100,
     reader_rate=200,
     test_runs=0,
+    history_check_extra=3,  # one grown copy serves both figures
+    history_test_extra=3,
+    history_check_runs=1,
+    history_test_selection="tests/test_layout.py",
 )
 
 

@@ -32,17 +32,17 @@ ${H2} Machine
 
 ${H2} Goals
 
-| goal | measured | status |
-| --- | --- | --- |
-% for goal, what, met in goals:
-| ${goal} | ${what} | ${mark(met)}${" (quick mode: indicative only)" if s["mode"] == "quick" else ""} |
+| goal | measured | status | load average (1 / 5 / 15 min) as it started |
+| --- | --- | --- | --- |
+% for goal, what, met, load in goals:
+| ${goal} | ${what} | ${mark(met)}${" (quick mode: indicative only)" if s["mode"] == "quick" else ""} | ${load} |
 % endfor
 % if "stall" in r:
 <% st = r["stall"] %>
 
 ${H2} 1. Production stall
 
-A `users` table of **${f"{st['rows']:,}"} rows**; pgbench writers (${st["clients"]} connections, ${st["writer_rate"]} transactions/s: update by key + insert) and readers (${st["clients"]} connections, ${st["reader_rate"]}/s: select by key) run for ${st["load_seconds"]} s; the revision is applied through Alembic (the same env.py, lock and timeouts as `make upgrade REV=...`) after ${f"{st['revision_at']:g}"} s. Latency counts from each transaction's scheduled start, so time spent queued behind a lock is included. *Stall* is the longest latency of a transaction that overlapped the revision or was scheduled within 250 ms after it ended (so the queue a lock leaves behind counts, and a revision of a few milliseconds is still sampled); the baseline is the longest before it. p99 *during* covers the same transactions. *Duration* is the whole Alembic call: advisory lock, timeouts, the DDL and its commit.
+Each revision is measured against a busy table of its own: the tables it touches, found from what PostgreSQL reports (the relations its statements lock, on a scratch database at the revision before it, read from `pg_locks` before that transaction is rolled back), each filled with **${f"{st['rows']:,}"} rows** generated from its catalog (named in each row below); pgbench writers (${st["clients"]} connections, ${st["writer_rate"]} transactions/s: update by key + insert) and readers (${st["clients"]} connections, ${st["reader_rate"]}/s: select by key) run for ${st["load_seconds"]} s; the revision is applied through Alembic (the same env.py, lock and timeouts as `make upgrade REV=...`) after ${f"{st['revision_at']:g}"} s. Latency counts from each transaction's scheduled start, so time spent queued behind a lock is included. *Stall* is the longest latency of a transaction that overlapped the revision or was scheduled within 250 ms after it ended (so the queue a lock leaves behind counts, and a revision of a few milliseconds is still sampled); the baseline is the longest before it. p99 *during* covers the same transactions. *Duration* is the whole Alembic call: advisory lock, timeouts, the DDL and its commit.
 
 | revision | duration | writer stall | writer max before (baseline) | writer p99 before / during / after | reader stall | reader p99 before / during / after | ≤ ${f"{st['goal_ms']:.0f}"} ms |
 | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -50,7 +50,11 @@ A `users` table of **${f"{st['rows']:,}"} rows**; pgbench writers (${st["clients
 | ${row} |
 % endfor
 
-The first shipped revision creates `users`, so no busy `users` exists before it: it is run against the same load on a stand-in table (`bench_other`, ${f"{st['rows']:,}"} rows, same shape) to show it leaves other tables alone; the 50 ms goal does not apply. The variants are not shipped: they are written into a temporary copy of the repository; each safe form `make revision` writes on an existing table is held to the 50 ms goal, beside the plain form Alembic writes by default, shown for contrast.
+A revision that touches no table that existed before it (the first one creates its tables) has nothing busy to stall: it is run against the same load on a stand-in table (`bench_other`, ${f"{st['rows']:,}"} rows) to show it leaves other tables alone; the 50 ms goal does not apply. The variants are not shipped: they are written into a temporary copy of the repository; each safe form `make revision` writes on an existing table is held to the 50 ms goal, beside the plain form Alembic writes by default, shown for contrast.
+% for miss in st.get("not_measured", []):
+
+**Not measured:** `${miss["name"]}`: ${miss["reason"]} (no busy table could be made for it, so no figure is claimed).
+% endfor
 % if stall_failed:
 
 pgbench reported ${f"{stall_failed:.0f}"} failed transactions in the worst runs.
@@ -149,6 +153,20 @@ ${H2} 5. Verify
 
 The repeated verify's whole-command time is mostly the Python interpreter starting and importing SQLAlchemy and Alembic (see the no-op floor above); the in-process row is the comparison itself: connecting twice, reading two catalogs, comparing.
 % endif
+% if "history" in r:
+<% h = r["history"] %>
+
+${H2} 6. History cost
+
+The same repository in its second year: a copy of its files as they are, and a copy grown by synthetic released revisions (each creates a small table in a schema of its own, `bench_history`, which the models do not use, so the grown copy has no drift; their committed SQL written by `make generate` as a released revision's is), timed one after the other in this run.${(" The suite was limited to `" + h["test_selection"] + "` in this mode: the `make test` figure only shows the harness runs.") if h["test_selection"] else ""}
+
+| command | shipped chain | grown | ratio | passed | load average before / after |
+| --- | --- | --- | --- | --- | --- |
+% for target in ("test", "check"):
+<% f = h[target] %>\
+| `make ${target}` (${f["revisions"]} → ${f["revisions"] + f["extra_revisions"]} revisions) | ${spread(f["shipped"], seconds)} | ${spread(f["grown"], seconds)} | ${f"{f['ratio']:.2f}"}x | ${"yes" if f["shipped"]["passed"] and f["grown"]["passed"] else "NO: " + (f["grown"]["last_line"] if not f["grown"]["passed"] else f["shipped"]["last_line"])} | ${" / ".join(f"{x:.2f}" for x in f["loadavg"])} → ${" / ".join(f"{x:.2f}" for x in f["loadavg_after"])} |
+% endfor
+% endif
 
 ${H2} How it is measured
 
@@ -159,6 +177,6 @@ ${H2} How it is measured
   row says in-process.
 - Nothing here asserts a timing. `tests/test_bench.py` runs a tiny version of the harness
   to show it still works; it checks the report's structure and the databases, not speed.
-- Code: `bench/` (`stall.py`, `chain.py`, `noop.py`, `testcost.py`, `verify.py`,
+- Code: `bench/` (`stall.py` with `touched.py` and `load.py`, `chain.py`, `noop.py`, `testcost.py`, `verify.py`, `history.py`,
   `report.py` with its template `report.md.mako`, `charts.py`); `python -m bench --help`
   lists the knobs (rows, runs, chain lengths).

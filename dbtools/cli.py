@@ -166,6 +166,12 @@ def review(env: settings.Env, args: argparse.Namespace) -> None:
     sys.stdout.write(job("review.report").rendered(env, args.from_rev))
 
 
+def squash(env: settings.Env, args: argparse.Namespace) -> None:
+    """`make squash TO=<revision>`: the released revisions up to TO folded into one."""
+    squashing = job("review.squash")
+    print(squashing.summary(squashing.squash(env, args.to)))
+
+
 def release(_env: settings.Env, _args: argparse.Namespace) -> None:
     """`make release`: mark every revision not yet listed in migrations/RELEASED."""
     for revision in job("review.released").release():
@@ -249,6 +255,13 @@ COMMANDS = (
     Command("generate", "rewrite every generated artefact", generate),
     Command("lint", "ruff, import layers, and squawk on the rendered SQL", lint),
     Command("check", "drift, heads, stale artefacts and lint, in one list", check),
+    Command(
+        "squash",
+        "fold the released revisions up to TO into one baseline revision",
+        squash,
+        (TO,),
+        True,
+    ),
     Command("release", "mark every revision as released in migrations/RELEASED", release),
     Command(
         "verify",

@@ -9,13 +9,18 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
+import schema
 from bench.chain import build_chain, offline_sql, shipped_revisions
-from bench.common import Server, repo_copy
+from bench.common import Server, repo_copy, write_revision
+from bench.stall import fill, load_tables
+from bench.touched import database_at, touched_tables, upgrade
 from dbtools import devserver
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import TABLES
 from tests.pg import catalog, fresh_database, versions
+from tests.team import _free
 
 # One worker runs the module, so the tiny bench runs once.
 pytestmark = pytest.mark.xdist_group("bench")
@@ -28,6 +33,7 @@ SECTIONS = [
     "## 3. The no-op run",
     "## 4. Test cost",
     "## 5. Verify",
+    "## 6. History cost",
 ]
 # A synthetic chain a few revisions longer than the shipped one, however long that grows.
 LONGER = len(shipped_revisions()) + 4
@@ -49,7 +55,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,  # under a loaded machine (the whole suite on 2 cores) it needs more
     )
     assert result.returncode == 0, result.stderr
     return {
@@ -72,6 +78,10 @@ def test_report_has_every_figure_goal_and_chart(tiny_run):
         assert (tiny_run["out"] / "a" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| chain within 2x of psql at 200 revisions |" in report
     assert "not measured" in report  # no 200-revision chain at this size
+    assert "| load average (1 / 5 / 15 min) as it started |" in report
+    for goal in ("`make test` with 100 more", "`make check` with 200 more"):
+        [row] = [line for line in report.splitlines() if line.startswith(f"| {goal}")]
+        assert "not the goal's size in this mode" in row  # a quick run judges nothing
 
 
 def test_every_measured_database_reached_its_target(tiny_run):
@@ -94,6 +104,12 @@ def test_every_measured_database_reached_its_target(tiny_run):
     assert results["testcost"]["make_test"] == {"skipped": True}
     assert results["verify"]["version"] == head
     assert results["verify"]["first"]["n"] == results["verify"]["repeated"]["n"] == 1
+    # The history figure grew a copy and ran both commands on both copies, each passing.
+    for target in ("check", "test"):
+        figure = results["history"][target]
+        assert figure["extra_revisions"] > 0
+        assert figure["shipped"]["passed"] and figure["grown"]["passed"]
+    assert set(results["loadavg"]) == set(results["settings"]["only"])
 
 
 def test_the_repository_is_left_as_it_was(tiny_run):
@@ -127,6 +143,67 @@ def test_a_bad_option_is_one_line_and_no_server(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost, verify"
+        "error: unknown figure(s) ['speed']; choose from stall, chain, noop, testcost, verify, "
+        "history"
     ]
     assert not (tmp_path / "B.md").exists()
+
+
+def test_the_stall_load_follows_the_tables_a_revision_touches(tmp_path, server_url):
+    copy = repo_copy(tmp_path / "copy")
+    head = shipped_revisions()[-1].revision
+    table = _free("bench_loaded", set(schema.metadata.tables))
+    create = (
+        f'    op.create_table("{table}", sa.Column("id", sa.BigInteger(), sa.Identity(), '
+        'primary_key=True), sa.Column("label", sa.Text(), nullable=False), '
+        'sa.Column("n", sa.SmallInteger(), nullable=False))'
+    )
+    write_revision(copy, "9999_a.py", "bench_make", head, "Make a table", create)
+    index = f'    op.create_index("ix_{table}_label", "{table}", ["label"])'
+    write_revision(copy, "9999_b.py", "bench_index", "bench_make", "Index it", index)
+    server = Server(url=server_url, bin=devserver.bin_dir(devserver.DEFAULT_VERSION))
+
+    # What PostgreSQL reports the revision locks: the table it indexes, nothing else;
+    # a revision that only creates a table touches none that existed.
+    at_head = database_at(server, copy, head, "probe_at_head")
+    at_make = database_at(server, copy, "bench_make", "probe_at_make")
+    try:
+        assert touched_tables(server, copy, at_make, "bench_index") == [f"public.{table}"]
+        assert touched_tables(server, copy, at_head, "bench_make") == []
+    finally:
+        server.drop(at_head)
+        server.drop(at_make)
+
+    with fresh_database(server_url) as url:
+        engine = schema.make_engine(url)
+        try:
+            with engine.connect() as conn:
+                upgrade(copy, conn, "bench_make")
+                conn.commit()
+            fill(server, url.database, (f"public.{table}",), 40_000)
+            [loaded] = load_tables(server, url.database, [f"public.{table}"])
+            scripts = []
+            for who, script in (("writer", loaded.writer), ("reader", loaded.reader)):
+                path = tmp_path / f"{who}.sql"
+                path.write_text(script(40_000))
+                scripts += ["-f", str(path)]
+            bench_run = subprocess.run(
+                [
+                    str(server.bin / "pgbench"),
+                    "-n",
+                    *scripts,
+                    "-t",
+                    "20",
+                    *server.libpq(url.database),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert bench_run.returncode == 0, bench_run.stderr
+            with engine.connect() as conn:
+                count, small = conn.execute(text(f'SELECT count(*), max(n) FROM "{table}"')).one()
+        finally:
+            engine.dispose()
+    assert 40_000 < count <= 40_020  # the fill, and the writers' inserts
+    assert small < 32_768  # a smallint column got values it holds

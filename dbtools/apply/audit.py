@@ -7,8 +7,13 @@ row). Each row carries the SHA-256 of the revision file as it was when it ran; a
 refuses to start when a revision applied to this database has been edited since, as
 Flyway's `validate` does. `MIGRATION_ALLOW_EDITED=1` accepts the edit once: the new
 checksum is recorded (direction `accept-edit`) and later runs compare against it.
+
+A baseline written by `make squash` keeps the id of the last revision it folds and lists
+in `replaces` the checksum each folded file had: a database that ran the folded file
+recorded that checksum, and it still counts as unedited.
 """
 
+import ast
 import hashlib
 import logging
 import re
@@ -124,13 +129,20 @@ def verify_unedited(connection: Connection, applied: Iterable[Any], env: setting
 
 
 def _same_release(script: Any, recorded: str) -> bool:
-    """The file is the one the database ran, or both are versions of it that
+    """The file is the one the database ran; or the database ran a file a squashed
+    baseline replaced (its `replaces`); or both are versions of it that
     migrations/RELEASED accepts (a revision edited after its release, recorded there)."""
     now = checksum(script.path)
-    if now == recorded:
+    if recorded in {now, *replaced_checksums(script)}:
         return True
     accepted = released.accepted(script.revision)
     return now in accepted and recorded in accepted
+
+
+def replaced_checksums(script: Any) -> list[str]:
+    """For a squashed baseline, the checksums of the files it replaced (`replaces`)."""
+    replaced = (getattr(script.module, "replaces", None) or {}).get(script.revision, [])
+    return [replaced] if isinstance(replaced, str) else list(replaced)
 
 
 def _recorded_checksums(connection: Connection) -> dict[str, str]:
@@ -158,8 +170,9 @@ def history(connection: Connection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def format_history(rows: list[dict[str, Any]], current_files: dict[str, str]) -> str:
-    """A fixed-width table of `rows`; `current_files` maps revision -> checksum today."""
+def format_history(rows: list[dict[str, Any]], current_files: dict[str, set[str]]) -> str:
+    """A fixed-width table of `rows`; `current_files` maps revision -> the checksums
+    that count as its file unedited today."""
     if not rows:
         return f"No migrations recorded in {QUALIFIED_LOG} yet (make upgrade writes it)."
     lines = [
@@ -168,7 +181,7 @@ def format_history(rows: list[dict[str, Any]], current_files: dict[str, str]) ->
     ]
     for row in rows:
         now = current_files.get(row["revision"])
-        mark = "" if now in (None, row["checksum"]) else " (file edited since)"
+        mark = "" if now is None or row["checksum"] in now else " (file edited since)"
         duration = "" if row["duration_ms"] is None else str(row["duration_ms"])
         first_line = (row["description"] or "").splitlines()[0] if row["description"] else ""
         lines.append(
@@ -179,14 +192,38 @@ def format_history(rows: list[dict[str, Any]], current_files: dict[str, str]) ->
     return "\n".join(lines)
 
 
-def current_checksums(versions: Path) -> dict[str, str]:
-    """revision id -> checksum of its file today, read without importing the files."""
-    found = {}
+def current_checksums(versions: Path) -> dict[str, set[str]]:
+    """revision id -> the checksums that count as its file unedited today (a squashed
+    baseline adds those of the files it replaced), read without importing the files."""
+    found: dict[str, set[str]] = {}
     for path in versions.glob("*.py"):
-        match = _REVISION_LINE.search(path.read_text(errors="replace"))
+        source = path.read_text(errors="replace")
+        match = _REVISION_LINE.search(source)
         if match:
-            found[match.group(1)] = checksum(path)
+            found.setdefault(match.group(1), set()).add(checksum(path))
+            for revision, digests in _replaces(source).items():
+                listed = [digests] if isinstance(digests, str) else digests
+                found.setdefault(revision, set()).update(listed)
     return found
+
+
+def _replaces(source: str) -> dict[str, Any]:
+    """A baseline's `replaces = {...}`, read as a literal; empty for any other file."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "replaces" and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            return dict(value) if isinstance(value, dict) else {}
+    return {}
 
 
 _REVISION_LINE = re.compile(r'^revision(?:\s*:\s*str)?\s*=\s*["\']([^"\']+)["\']', re.M)

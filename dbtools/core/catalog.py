@@ -300,6 +300,8 @@ FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
 WHERE d.defaclnamespace = 0 OR n.nspname = ANY(:schemas)
 """
 
+# Every kind of object the reader describes, in the order they are created (verify
+# restores them in this order).
 KINDS = (
     "schema",
     "extension",

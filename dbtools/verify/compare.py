@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from dbtools.core.catalog import ROLE, Catalog
+from dbtools.core.catalog import KINDS, ROLE, Catalog
 from dbtools.verify import fixes
 from dbtools.verify.placeholders import placeholder
 
@@ -55,25 +55,7 @@ _DROP_FIRST = (
     "table",
 )
 # Missing or changed, created or altered in this order.
-_CREATE = (
-    "schema",
-    "extension",
-    "enum",
-    "domain",
-    "composite",
-    "sequence",
-    "function",
-    "table",
-    "column",
-    "constraint",
-    "index",
-    "view",
-    "trigger",
-    "rule",
-    "policy",
-    "statistics",
-    "default_privileges",
-)
+_CREATE = KINDS  # the reader lists the kinds in the order they are created
 # Extras dropped after everything else: what the rest may still use until then.
 _DROP_LAST = ("function", "sequence", "composite", "domain", "enum", "extension", "schema")
 # The kinds of constraint that others need (a foreign key needs its referenced key).

@@ -61,7 +61,7 @@ def generate_artefacts(env: Env) -> Generated:
 
 def record_fingerprints(before: Fingerprints) -> bool:
     """Write migrations/sql/FINGERPRINTS for the SQL as committed now; whether it changed."""
-    files = revision_sql.files()
+    files = revision_sql.files() + revision_trace.files()
     clean = lint.clean_files(files, before)
     rows = [(sql, revision_file, sql in clean) for sql, revision_file in files]
     return fingerprints.write(fingerprints.render_manifest(Fingerprints.now(), rows))

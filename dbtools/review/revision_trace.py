@@ -37,6 +37,7 @@ from dbtools.core.paths import REPO_ROOT
 from dbtools.core.scratch import scratch_database
 from dbtools.core.settings import Env
 from dbtools.review import trace_gate
+from dbtools.review.fingerprints import Fingerprints
 from dbtools.review.revision_sql import SQL_DIR
 from dbtools.review.seed import seed
 from dbtools.review.trace import DirectionTrace, Step, traced
@@ -163,9 +164,24 @@ def dumps(value: Any, indent: str = "") -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def artefacts(env: Env) -> list[Artefact]:
-    """Each revision's trace file, traced on the server `env` names when rendered."""
-    return [Artefact(trace_path(script), _renderer(script, env)) for script in revisions()]
+def artefacts(env: Env, fingerprints: Fingerprints | None = None) -> list[Artefact]:
+    """Each revision's trace file, traced on the server `env` names when rendered; one
+    whose fingerprint holds (its revision and the tracer unchanged since it was written,
+    dbtools/review/fingerprints.py) is known fresh without tracing."""
+    fingerprints = fingerprints or Fingerprints.now()
+    return [
+        Artefact(trace_path(script), _renderer(script, env), _fresh(fingerprints, script))
+        for script in revisions()
+    ]
+
+
+def files() -> list[tuple[Path, Path]]:
+    """(committed trace path, revision file) for each revision."""
+    return [(trace_path(script), Path(script.path)) for script in revisions()]
+
+
+def _fresh(fingerprints: Fingerprints, script: Script) -> Callable[[], bool]:
+    return lambda: fingerprints.holds(trace_path(script), Path(script.path))
 
 
 def _renderer(script: Script, env: Env) -> Callable[[], str]:
@@ -179,40 +195,71 @@ def orphans() -> list[Path]:
     return sorted(found - expected)
 
 
-def problems(server: URL, text_says: Callable[[str], list[str]] | None = None) -> list[str]:
+def problems(
+    server: URL,
+    text_says: Callable[[str], list[str]] | None = None,
+    fingerprints: Fingerprints | None = None,
+) -> list[str]:
     """The gate: every unwaived finding of every revision's trace, one line each; with
     `text_says` (the text linter's rules flagging a statement), each says whether the
-    text showed it too."""
+    text showed it too. A revision whose committed trace still holds is read from that
+    file, not traced again: the cost follows what changed, not the length of the chain."""
+    fingerprints = fingerprints or Fingerprints.now()
     lines = []
     for script in revisions():
-        try:
-            traces = trace_revision(script, server)
-        except UserError as exc:
-            lines.append(f"{trace_path(script)}: {exc}")
-            continue
-        for direction in DIRECTIONS:
-            trace = traces[direction]
-            for finding in trace_gate.unwaived(trace):
-                line = _line(script, direction, trace, finding)
-                if text_says and 0 < finding.statement <= len(trace.steps):
-                    rules = text_says(trace.steps[finding.statement - 1].sql)
-                    line += (
-                        f" (Squawk flags it too: {', '.join(rules)})"
-                        if rules
-                        else " (Squawk does not flag it from the text: the trace wins)"
-                    )
-                lines.append(line)
+        if fingerprints.holds(trace_path(script), Path(script.path)):
+            found = committed_findings(script)
+        else:
+            try:
+                found = traced_findings(script, server)
+            except UserError as exc:
+                lines.append(f"{trace_path(script)}: {exc}")
+                continue
+        for direction, number, sql, rule, message in found:
+            line = f"{trace_path(script)}: {direction} statement {number}"
+            if sql is not None:
+                line += f" (`{sql if len(sql) <= 80 else sql[:77] + '...'}`)"
+            line += f": {rule}: {message}"
+            if text_says and sql is not None:
+                rules = text_says(sql)
+                line += (
+                    f" (Squawk flags it too: {', '.join(rules)})"
+                    if rules
+                    else " (Squawk does not flag it from the text: the trace wins)"
+                )
+            lines.append(line)
     return lines
 
 
-def _line(
-    script: Script, direction: str, trace: DirectionTrace, finding: trace_gate.Finding
-) -> str:
-    where = f"{trace_path(script)}: {direction} statement {finding.statement}"
-    if 0 < finding.statement <= len(trace.steps):
-        sql = trace.steps[finding.statement - 1].sql
-        where += f" (`{sql if len(sql) <= 80 else sql[:77] + '...'}`)"
-    return f"{where}: {finding.rule}: {finding.message}"
+# (direction, statement number, its SQL or None, rule, message) of an unwaived finding
+Unwaived = tuple[str, int, str | None, str, str]
+
+
+def traced_findings(script: Script, server: URL) -> list[Unwaived]:
+    """The unwaived findings of `script`, traced now."""
+    traces = trace_revision(script, server)
+    found = []
+    for direction in DIRECTIONS:
+        steps = traces[direction].steps
+        for f in trace_gate.unwaived(traces[direction]):
+            sql = steps[f.statement - 1].sql if 0 < f.statement <= len(steps) else None
+            found.append((direction, f.statement, sql, f.rule, f.message))
+    return found
+
+
+def committed_findings(script: Script) -> list[Unwaived]:
+    """The unwaived findings the committed trace file of `script` records."""
+    data = json.loads((REPO_ROOT / trace_path(script)).read_text())
+    found = []
+    for direction in DIRECTIONS:
+        statements = data[direction]["statements"]
+        for f in data[direction]["findings"]:
+            if "waived" in f:
+                continue
+            number = f["statement"]
+            sql = statements[number - 1]["sql"] if 0 < number <= len(statements) else None
+            found.append((direction, number, sql, f["rule"], f["message"]))
+    return found
 
 
 def revision_blocks_writes(revision: str, server: URL, direction: str = "upgrade") -> bool:

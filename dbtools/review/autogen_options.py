@@ -14,6 +14,7 @@ import alembic_postgresql_enum
 
 import schema
 from dbtools.core.bookkeeping import is_bookkeeping
+from dbtools.review import definitions
 from dbtools.review import enum_values  # noqa: F401  (renders added values with a position)
 
 
@@ -35,7 +36,14 @@ def compare_options() -> dict[str, Any]:
         "include_name": skip_bookkeeping,
         # Named CHECK constraints are compared too (Alembic's opt-in plugin); every
         # CHECK here has a name, as the naming convention in schema/base.py demands.
-        "autogenerate_plugins": ["alembic.autogenerate.*", "alembic.ext.checkconstraint_byname"],
+        # Defaults, CHECKs, indexes and foreign keys of the same name are then compared
+        # as PostgreSQL normalised them, on a scratch database built from the models
+        # (dbtools/review/definitions.py).
+        "autogenerate_plugins": [
+            "alembic.autogenerate.*",
+            "alembic.ext.checkconstraint_byname",
+            definitions.register(),
+        ],
     }
 
 

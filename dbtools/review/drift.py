@@ -52,7 +52,15 @@ def describe_ops(upgrade_ops: ops.UpgradeOps) -> list[str]:
     enum_lines = [describe_enum(op) for op in flat if is_enum_op(op)]
     diffs = [diff for op in flat if not is_enum_op(op) for diff in diff_tuples(op)]
     diffs, fk_lines = merge_changed_foreign_keys(diffs)
-    return [describe(diff) for diff in diffs] + fk_lines + enum_lines + rename_hints(diffs)
+    printed = {object_key(op): op.definition for op in flat if hasattr(op, "definition")}
+    diffs, changed_lines = merge_changed_definitions(diffs, printed)
+    return (
+        [describe(diff) for diff in diffs]
+        + changed_lines
+        + fk_lines
+        + enum_lines
+        + rename_hints(diffs)
+    )
 
 
 def leaves(op: Any) -> Iterator[Any]:
@@ -153,6 +161,39 @@ def merge_changed_foreign_keys(
     lines = [fk_change(removed[key][1], added[key][1]) for key in sorted(changed)]
     kept = [d for d in diffs if d[0] not in ("add_fk", "remove_fk") or fk_key(d[1]) not in changed]
     return kept, lines
+
+
+def merge_changed_definitions(
+    diffs: list[tuple[Any, ...]], printed: dict[tuple[str, str, str], str]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """A CHECK, foreign key or index dropped and added again under the same name is one
+    change of its definition (dbtools/review/definitions.py), said once with both
+    definitions as PostgreSQL prints them."""
+    kinds = ("constraint", "fk", "index")
+    removed = {diff_key(d[1]): d[0] for d in diffs if d[0] in [f"remove_{k}" for k in kinds]}
+    added = {diff_key(d[1]): d[0] for d in diffs if d[0] in [f"add_{k}" for k in kinds]}
+    lines = []
+    for table, name in sorted(removed.keys() & added.keys()):
+        what = "index" if added[(table, name)] == "add_index" else "constraint"
+        before = printed.get((removed[(table, name)], table, name), "another definition")
+        after = printed.get((added[(table, name)], table, name), "another definition")
+        lines.append(
+            f"{what} {name} on {table}: changed, {before} in the migrations, {after} in the models"
+        )
+    done = removed.keys() & added.keys()
+    paired = [f"{side}_{k}" for side in ("add", "remove") for k in kinds]
+    kept = [d for d in diffs if not (d[0] in paired and diff_key(d[1]) in done)]
+    return kept, lines
+
+
+def diff_key(obj: Any) -> tuple[str, str]:
+    return (str(obj.table.name), str(obj.name))
+
+
+def object_key(op: Any) -> tuple[str, str, str]:
+    """(diff kind, table, name) of an operation, as its diff tuple would say it."""
+    kind, obj = op.to_diff_tuple()[:2]
+    return (kind, *diff_key(obj))
 
 
 def fk_key(fk: ForeignKeyConstraint) -> tuple[str, tuple[str, ...], str]:

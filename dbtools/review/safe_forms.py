@@ -28,9 +28,9 @@ from typing import Any
 
 from alembic.autogenerate import renderers
 from alembic.operations import ops
-from sqlalchemy import Column
+from sqlalchemy import Column, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import ClauseElement, conv
+from sqlalchemy.sql.elements import ClauseElement, TextClause, conv
 
 from dbtools.operations.backfill import BackfillInBatchesOp
 from dbtools.operations.constraints import (
@@ -41,6 +41,7 @@ from dbtools.operations.constraints import (
     ValidateConstraintOp,
 )
 from dbtools.operations.indexes import CreateIndexConcurrentlyOp
+from dbtools.operations.waivers import WaiveLintOp
 
 OUTSIDE_TRANSACTION = (
     CreateIndexConcurrentlyOp,
@@ -76,12 +77,31 @@ def rewritten(operations: list[Any], created: set[str]) -> list[Any]:
     out: list[Any] = []
     for op in operations:
         if isinstance(op, ops.OpContainer):
-            op.ops = rewritten(op.ops, created)
+            op.ops = waive_replaced_drops(rewritten(op.ops, created))
             out.append(op)
         elif getattr(op, "table_name", getattr(op, "source_table", None)) in created:
             out.append(op)
         else:
             out.extend(safe_form(op))
+    return out
+
+
+def waive_replaced_drops(operations: list[Any]) -> list[Any]:
+    """A constraint dropped and added again under its name in the same revision (a changed
+    definition: a CHECK's values, a foreign key's action) keeps its guarantee: its drop
+    carries a waiver of `ban-drop-constraint` saying so."""
+    added = {
+        str(name)
+        for op in operations
+        if not isinstance(op, ops.DropConstraintOp)
+        and (name := getattr(op, "constraint_name", None)) is not None
+    }
+    out: list[Any] = []
+    for op in operations:
+        if isinstance(op, ops.DropConstraintOp) and str(op.constraint_name) in added:
+            reason = f"{op.constraint_name} is added again below with its new definition"
+            out.append(WaiveLintOp(["ban-drop-constraint"], reason))
+        out.append(op)
     return out
 
 
@@ -92,14 +112,27 @@ def safe_form(op: Any) -> list[Any]:
 
 
 def _index(op: ops.CreateIndexOp) -> list[Any]:
-    columns = [_column_name(c) for c in op.columns]
-    if None in columns or not all(_plain(v) for v in op.kw.values()):
-        return [op]  # expressions: left as written, and the lint says what to change
+    """Plain columns stay names; expressions and a predicate (`postgresql_where`) are
+    written as the SQL PostgreSQL is given (`sa.text(...)`), so partial and expression
+    indexes are built concurrently too."""
+    columns = [_column_name(c) or _as_text(c) for c in op.columns]
+    kw = {k: _as_text(v) if isinstance(v, ClauseElement) else v for k, v in op.kw.items()}
+    if not all(_plain(v) or isinstance(v, TextClause) for v in kw.values()):
+        return [op]  # anything else is left as written, and the lint says what to change
     return [
         CreateIndexConcurrentlyOp(
-            op.index_name, op.table_name, columns, schema=op.schema, unique=op.unique, **op.kw
+            op.index_name, op.table_name, columns, schema=op.schema, unique=op.unique, **kw
         )
     ]
+
+
+def _as_text(expression: Any) -> TextClause:
+    if isinstance(expression, TextClause):
+        return expression
+    compiled = expression.compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    return text(str(compiled))
 
 
 def _foreign_key(op: ops.CreateForeignKeyOp) -> list[Any]:
@@ -186,6 +219,8 @@ def _literal(value: Any) -> str:
     """Python source for `value`; a name the naming convention made is written op.f(...)."""
     if isinstance(value, conv):
         return f"op.f({str(value)!r})"
+    if isinstance(value, TextClause):
+        return f"sa.text({value.text!r})"
     if isinstance(value, str):
         return repr(str(value))
     if isinstance(value, list | tuple):
@@ -227,3 +262,9 @@ def _render_unique(_ctx: Any, op: AddUniqueUsingIndexOp) -> str:
     return _call(
         "add_unique_using_index", op.constraint_name, op.table_name, op.columns, schema=op.schema
     )
+
+
+@renderers.dispatch_for(WaiveLintOp)
+def _render_waiver(_ctx: Any, op: WaiveLintOp) -> str:
+    rules = op.rules[0] if len(op.rules) == 1 else op.rules
+    return _call("waive_lint", rules, reason=op.reason)

@@ -95,6 +95,30 @@ def build_index(operations: Operations, outside: Outside, op: CreateIndexConcurr
     require_valid(operations, outside, op.index_name, op.schema)
 
 
+@Operations.register_operation("drop_index_concurrently")
+class DropIndexConcurrentlyOp(MigrateOperation):
+    """`DROP INDEX CONCURRENTLY IF EXISTS`, outside the transaction: no write is blocked."""
+
+    def __init__(self, index_name: str, table_name: str, *, schema: str | None = None) -> None:
+        self.index_name = index_name
+        self.table_name = table_name
+        self.schema = schema
+
+    @classmethod
+    def drop_index_concurrently(cls, operations: Operations, *args: Any, **kw: Any) -> None:
+        """`op.drop_index_concurrently(...)`, with the arguments of the class."""
+        operations.invoke(cls(*args, **kw))
+
+
+@Operations.implementation_for(DropIndexConcurrentlyOp)
+def _drop_index_concurrently(operations: Operations, op: DropIndexConcurrentlyOp) -> None:
+    with outside_transaction(operations) as outside:
+        if outside.concurrently:
+            drop_concurrently(operations, op.index_name, op.schema)
+        else:  # inside a caller's transaction: the plain form
+            operations.drop_index(op.index_name, schema=op.schema, if_exists=True)
+
+
 def drop_concurrently(operations: Operations, name: str, schema: str | None) -> None:
     operations.drop_index(name, schema=schema, postgresql_concurrently=True, if_exists=True)
 

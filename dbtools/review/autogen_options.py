@@ -14,8 +14,10 @@ import alembic_postgresql_enum
 
 import schema
 from dbtools.core.bookkeeping import is_bookkeeping
-from dbtools.review import definitions
-from dbtools.review import enum_values  # noqa: F401  (renders added values with a position)
+from dbtools.review import (
+    definitions,
+    enum_values,  # noqa: F401  (renders added values with a position)
+)
 
 
 def compare_options() -> dict[str, Any]:

@@ -9,7 +9,8 @@ repository's operation that does the same without blocking (dbtools/operations/)
 
 | written by Alembic | rewritten as |
 | --- | --- |
-| `op.create_index(...)` | `op.create_index_concurrently(...)` |
+| `op.create_index(...)` | `op.create_index_concurrently(...)` (partial, expression indexes too) |
+| `op.drop_index(...)` | `op.drop_index_concurrently(...)` |
 | `op.create_foreign_key(...)` | `op.add_foreign_key_not_valid(...)` |
 | `op.create_check_constraint(...)` | `op.add_check_not_valid(...)` |
 | `op.alter_column(..., nullable=False)` | `op.set_not_null_safely(...)` (other changes stay) |
@@ -40,11 +41,12 @@ from dbtools.operations.constraints import (
     SetNotNullSafelyOp,
     ValidateConstraintOp,
 )
-from dbtools.operations.indexes import CreateIndexConcurrentlyOp
+from dbtools.operations.indexes import CreateIndexConcurrentlyOp, DropIndexConcurrentlyOp
 from dbtools.operations.waivers import WaiveLintOp
 
 OUTSIDE_TRANSACTION = (
     CreateIndexConcurrentlyOp,
+    DropIndexConcurrentlyOp,
     AddForeignKeyNotValidOp,
     AddCheckNotValidOp,
     SetNotNullSafelyOp,
@@ -58,7 +60,13 @@ def rewrite(_context: Any, _revision: Any, directives: list[Any]) -> None:
     """Rewrite each script's upgrade as the module docstring says."""
     for script in directives:
         for upgrade in script.upgrade_ops_list:
-            created = {op.table_name for op in upgrade.ops if isinstance(op, ops.CreateTableOp)}
+            # Tables created (nobody uses them yet) or dropped (their indexes go with them)
+            # in the revision keep the plain forms.
+            created = {
+                op.table_name
+                for op in upgrade.ops
+                if isinstance(op, ops.CreateTableOp | ops.DropTableOp)
+            }
             upgrade.ops = rewritten(upgrade.ops, created)
             if any(isinstance(op, OUTSIDE_TRANSACTION) for op in walk(upgrade.ops)):
                 make_idempotent(upgrade.ops)
@@ -107,7 +115,7 @@ def waive_replaced_drops(operations: list[Any]) -> list[Any]:
 
 def safe_form(op: Any) -> list[Any]:
     """The operations that replace `op` on an existing table (`[op]` when it is safe)."""
-    convert = _CONVERSIONS.get(type(op))
+    convert = next((f for t in type(op).__mro__ if (f := _CONVERSIONS.get(t))), None)
     return convert(op) if convert else [op]
 
 
@@ -133,6 +141,12 @@ def _as_text(expression: Any) -> TextClause:
         dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
     )
     return text(str(compiled))
+
+
+def _drop_index(op: ops.DropIndexOp) -> list[Any]:
+    if op.kw.get("postgresql_concurrently"):
+        return [op]
+    return [DropIndexConcurrentlyOp(op.index_name, op.table_name or "", schema=op.schema)]
 
 
 def _foreign_key(op: ops.CreateForeignKeyOp) -> list[Any]:
@@ -180,6 +194,7 @@ def _unique(op: ops.CreateUniqueConstraintOp) -> list[Any]:
 
 _CONVERSIONS: dict[type, Callable[[Any], list[Any]]] = {
     ops.CreateIndexOp: _index,
+    ops.DropIndexOp: _drop_index,
     ops.CreateForeignKeyOp: _foreign_key,
     ops.CreateCheckConstraintOp: _check,
     ops.AlterColumnOp: _not_null,
@@ -234,6 +249,11 @@ def _render_index(_ctx: Any, op: CreateIndexConcurrentlyOp) -> str:
         "create_index_concurrently",
         op.index_name, op.table_name, op.columns, schema=op.schema, unique=op.unique, **op.kw,
     )  # fmt: skip
+
+
+@renderers.dispatch_for(DropIndexConcurrentlyOp)
+def _render_drop_index(_ctx: Any, op: DropIndexConcurrentlyOp) -> str:
+    return _call("drop_index_concurrently", op.index_name, op.table_name, schema=op.schema)
 
 
 @renderers.dispatch_for(AddForeignKeyNotValidOp)

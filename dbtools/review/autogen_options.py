@@ -11,6 +11,7 @@ is dropped (so the downgrade of the revision that created it drops it too).
 from typing import Any
 
 import alembic_postgresql_enum
+import sqlalchemy as sa
 
 import schema
 from dbtools.core.bookkeeping import is_bookkeeping
@@ -18,6 +19,7 @@ from dbtools.review import (
     definitions,
     enum_values,  # noqa: F401  (renders added values with a position)
 )
+from schema.naming import column_names
 
 
 def compare_options() -> dict[str, Any]:
@@ -36,6 +38,7 @@ def compare_options() -> dict[str, Any]:
         "compare_type": True,
         "compare_server_default": True,
         "include_name": skip_bookkeeping,
+        "include_object": only_what_postgresql_builds,
         # Named CHECK constraints are compared too (Alembic's opt-in plugin); every
         # CHECK here has a name, as the naming convention in schema/base.py demands.
         # Defaults, CHECKs, indexes and foreign keys of the same name are then compared
@@ -52,3 +55,21 @@ def compare_options() -> dict[str, Any]:
 def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:
     """Autogenerate ignores the migration log: it belongs to env.py, not to the models."""
     return not (type_ in ("schema", "table") and is_bookkeeping(name))
+
+
+def only_what_postgresql_builds(
+    obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any
+) -> bool:
+    """Model constructs PostgreSQL never builds are not compared, so they are not drift:
+    the CHECK of `Boolean(create_constraint=True)` (a native boolean needs none, and
+    SQLAlchemy emits none) and a UNIQUE that repeats the primary key (`unique=True` on
+    a key column: PostgreSQL drops it in CREATE TABLE)."""
+    if reflected:
+        return True
+    if type_ == "check_constraint" and getattr(obj, "_type_bound", False):
+        columns = [obj.table.c[name] for name in column_names(obj) if name in obj.table.c]
+        return not (columns and all(isinstance(c.type, sa.Boolean) for c in columns))
+    if type_ == "unique_constraint":
+        key = {c.name for c in obj.table.primary_key.columns}
+        return {c.name for c in obj.columns} != key
+    return True

@@ -248,7 +248,35 @@ def layers() -> list[str]:
         elif last_links and line.startswith("    ") and " -> " in line:
             last_links[-1] = line.strip()
     found = sorted({_located(link) for link in last_links if _IMPORT.match(link)})
+    found += _cycles(report)
     return found or [f"lint-imports: {(done.stdout + done.stderr).strip().splitlines()[-1]}"]
+
+
+_CYCLE_PACKAGE = re.compile(r"^No cycles are allowed in ([\w.]+)\.$")
+_CYCLE_LINK = re.compile(r"^- \.(\w+) -> \.(\w+) \(\d+ imports?\)$")
+_CYCLE_MORE = re.compile(r"^\(and (\d+) more\)\.$")
+
+
+def _cycles(report: str) -> list[str]:
+    """The acyclic contract's findings: one line per import that closes a cycle, each
+    naming its file (import-linter prints at most a few per package, then a count)."""
+    found, package = [], ""
+    for line in (raw.strip() for raw in report.splitlines()):
+        if match := _CYCLE_PACKAGE.match(line):
+            package = match.group(1)
+        elif (match := _CYCLE_LINK.match(line)) and package:
+            importer, imported = (f"{package}.{name}" for name in match.groups())
+            path = Path(*importer.split(".")).with_suffix(".py")
+            found.append(
+                f"{path}:1: imports {imported}, which makes a cycle (an import needed only "
+                "for type hints goes under `if TYPE_CHECKING:`)"
+            )
+        elif (match := _CYCLE_MORE.match(line)) and package:
+            found.append(
+                f"{package}: {match.group(1)} more imports make cycles "
+                "(`.venv/bin/lint-imports` lists them once these are gone)"
+            )
+    return found
 
 
 _IMPORT = re.compile(r"^([\w.]+) -> ([\w.]+) \(l\.(\d+)")

@@ -7,13 +7,14 @@ CHECK named whole, a CHECK named by the convention, and one whose name is over 6
 then a hand-written revision drops and adds a CHECK by its full name.
 """
 
+import pytest
 from sqlalchemy import text
 
 import schema
 from schema.naming import truncated
 from tests.own_models import add_module, drift_lines, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make, write_revision
+from tests.repo_copy import clean_env, copy_repo, dbtools, last_error, make, write_revision
 
 RUNS = free_table("runs")
 CLS = "".join(p.title() for p in RUNS.split("_"))
@@ -121,3 +122,70 @@ def test_drift_is_clean_right_after_the_revision(tmp_path, database_url):
     assert again.returncode != 0
     assert "already match" in again.stderr
     assert drift_lines(make(root, "check", env).stdout) == []
+
+
+PARENT, CHILD = free_table("parents"), free_table("children")
+UNBUILDABLE = {
+    "foreign-key-to-a-non-unique-column": (
+        CHILD,
+        f'''"""Two tables; the child refers to a column that is not unique."""
+
+from sqlalchemy import BigInteger, ForeignKey, Identity, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schema.base import Base
+
+
+class Parent(Base):
+    __tablename__ = "{PARENT}"
+    __table_args__ = {{"comment": "Parents."}}
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True, comment="Key.")
+    code: Mapped[str] = mapped_column(String, comment="Not unique.")
+
+
+class Child(Base):
+    __tablename__ = "{CHILD}"
+    __table_args__ = {{"comment": "Children."}}
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True, comment="Key.")
+    parent_code: Mapped[str] = mapped_column(
+        String, ForeignKey("{PARENT}.code"), comment="Refers to a non-unique column."
+    )
+''',
+    ),
+    "index-with-no-columns": (
+        PARENT,
+        f'''"""A table with an index that names no columns."""
+
+from sqlalchemy import BigInteger, Identity, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schema.base import Base
+
+
+class Parent(Base):
+    __tablename__ = "{PARENT}"
+    __table_args__ = (Index("ix_{PARENT}_nothing"), {{"comment": "Parents."}})
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True, comment="Key.")
+''',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNBUILDABLE))
+def test_a_model_postgresql_cannot_build_is_refused_before_any_file(tmp_path, database_url, case):
+    table, source = UNBUILDABLE[case]
+    root = copy_repo(tmp_path)
+    env = clean_env(DATABASE_URL=url_string(database_url))
+    classes = ["Child", "Parent"] if "Child" in source else ["Parent"]
+    add_module(root, PARENT, classes, source)
+    assert make(root, "format", env).returncode == 0
+    before = sorted((root / "migrations").rglob("*"))
+    done = make(root, "revision", env, m="Add the tables")
+    assert done.returncode != 0
+    line = last_error(done)
+    assert line.startswith(f"error: model {table}: PostgreSQL cannot build it: "), done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted((root / "migrations").rglob("*")) == before  # nothing written

@@ -37,7 +37,10 @@ def compare_options() -> dict[str, Any]:
         "target_metadata": schema.metadata,
         "compare_type": True,
         "compare_server_default": True,
-        "include_name": skip_bookkeeping,
+        # Other schemas are compared too, but only those the models use: never the
+        # bookkeeping's, nor anything else that shares the database.
+        "include_schemas": True,
+        "include_name": only_the_models_names,
         "include_object": only_what_postgresql_builds,
         # Named CHECK constraints are compared too (Alembic's opt-in plugin); every
         # CHECK here has a name, as the naming convention in schema/base.py demands.
@@ -50,6 +53,14 @@ def compare_options() -> dict[str, Any]:
             definitions.register(),
         ],
     }
+
+
+def only_the_models_names(name: str | None, type_: str, parents: Any) -> bool:
+    """The schemas the models use (the default one is None here), minus the bookkeeping."""
+    if type_ == "schema":
+        used = {t.schema for t in schema.metadata.tables.values()}
+        return (name is None or name in used) and not is_bookkeeping(name)
+    return skip_bookkeeping(name, type_, parents)
 
 
 def skip_bookkeeping(name: str | None, type_: str, _parents: Any) -> bool:

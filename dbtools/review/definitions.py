@@ -172,6 +172,8 @@ def _last(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps) -> Any:
     metadata = autogen_context.metadata
     if compared is None or not isinstance(metadata, MetaData):
         return PriorityDispatchResult.CONTINUE
+    missing = missing_schemas(autogen_context, metadata)
+    upgrade_ops.ops[:0] = [CreateSchemaOp(name) for name in missing]
     touched = {name_of(op) for op in walk(upgrade_ops)}
     for table in metadata.sorted_tables:
         schema = table.schema or compared.default_schema
@@ -182,6 +184,43 @@ def _last(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps) -> Any:
             table_ops(upgrade_ops, table).ops.append(op)
     drop_empty(upgrade_ops)
     return PriorityDispatchResult.CONTINUE
+
+
+def missing_schemas(autogen_context: AutogenContext, metadata: MetaData) -> list[str]:
+    """The schemas models use that the migrated database lacks."""
+    used = sorted({t.schema for t in metadata.tables.values() if t.schema})
+    connection = autogen_context.connection
+    if not used or connection is None:
+        return []
+    present = set(
+        connection.execute(
+            text("SELECT nspname FROM pg_namespace WHERE nspname = ANY(:s)"), {"s": used}
+        ).scalars()
+    )
+    return [name for name in used if name not in present]
+
+
+class CreateSchemaOp(ops.MigrateOperation):
+    """`CREATE SCHEMA` for models in a schema no revision made yet; the downgrade drops it."""
+
+    def __init__(self, name: str, *, drop: bool = False) -> None:
+        self.name = name
+        self.drop = drop
+
+    def reverse(self) -> "CreateSchemaOp":
+        return CreateSchemaOp(self.name, drop=not self.drop)
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("remove_schema" if self.drop else "add_schema", self.name)
+
+
+@renderers.dispatch_for(CreateSchemaOp)
+def _render_schema(autogen_context: AutogenContext, op: CreateSchemaOp) -> str:
+    prefix = autogen_context.opts.get("alembic_module_prefix", "op.")
+    quoted = sa.sql.quoted_name(op.name, None)
+    name = autogen_context.dialect.identifier_preparer.quote_schema(quoted)
+    sql = f"DROP SCHEMA {name}" if op.drop else f"CREATE SCHEMA IF NOT EXISTS {name}"
+    return f"{prefix}execute({sql!r})"
 
 
 def changed_defaults(

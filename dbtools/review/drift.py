@@ -99,6 +99,9 @@ def describe_enum(op: Any) -> str:
 def describe(diff: tuple[Any, ...]) -> str:
     """A readable line for one autogenerate difference."""
     kind = diff[0]
+    if kind in ("add_schema", "remove_schema"):
+        where = _ONLY_MODELS if kind == "add_schema" else _ONLY_MIGRATIONS
+        return f"schema {diff[1]}: {where}"
     if kind in ("add_table", "remove_table"):
         where = _ONLY_MODELS if kind == "add_table" else _ONLY_MIGRATIONS
         return f"table {diff[1].name}: {where}"

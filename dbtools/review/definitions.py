@@ -43,6 +43,7 @@ from sqlalchemy.sql.elements import conv
 
 from dbtools.core.errors import UserError
 from dbtools.core.scratch import scratch_database
+from dbtools.review.safe_forms import wrapped
 
 PLUGIN = "dbtools.definitions"
 _KEY = "dbtools_definitions"  # where the first comparator leaves both catalogs (opts)
@@ -356,20 +357,8 @@ class RestoreAsPrinted(ops.ExecuteSQLOp):
 @renderers.dispatch_for(RestoreAsPrinted)
 def _render_restore(autogen_context: AutogenContext, op: RestoreAsPrinted) -> str:
     prefix = autogen_context.opts.get("alembic_module_prefix", "op.")
-    return f"{prefix}execute(\n{wrapped(str(op.sqltext))}\n)"
-
-
-def wrapped(sql: str, width: int = 70) -> str:
-    """`sql` as adjacent Python string literals of at most about `width` characters."""
-    chunks, line = [], ""
-    for word in sql.split(" "):
-        if line and len(line) + len(word) + 1 > width:
-            chunks.append(line + " ")
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    chunks.append(line)
-    return "\n".join(f"    {chunk!r}" for chunk in chunks)
+    literal = wrapped(str(op.sqltext))  # the only argument: its parentheses are the call's
+    return f"{prefix}execute({literal[1:-1] if literal.startswith('(') else literal})"
 
 
 def walk(op: Any) -> Iterator[Any]:

@@ -30,6 +30,7 @@ from typing import Any
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 from sqlalchemy import Column, text
+from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ClauseElement, TextClause, conv
 
@@ -171,6 +172,43 @@ def _check(op: ops.CreateCheckConstraintOp) -> list[Any]:
     return [AddCheckNotValidOp(op.constraint_name, op.table_name, condition, schema=op.schema)]
 
 
+def _alter_column(op: ops.AlterColumnOp) -> list[Any]:
+    """NOT NULL through a validated CHECK; a type change PostgreSQL makes without a rewrite
+    carries a waiver saying why."""
+    steps = _not_null(op)
+    waiver = binary_compatible_waiver(op)
+    return [waiver, *steps] if waiver else steps
+
+
+def binary_compatible_waiver(op: ops.AlterColumnOp) -> WaiveLintOp | None:
+    """A `varchar` widened, or made `text` or unbounded: PostgreSQL rewrites no table and
+    scans no row for it (the new type is binary-coercible and no length check can fail),
+    so Squawk's `changing-column-type` does not apply. Anything else is left to the lint."""
+    old, new = op.existing_type, op.modify_type
+    if old is None or new is None or not _plain_varchar(old) or op.kw.get("postgresql_using"):
+        return None
+    if isinstance(new, sqltypes.Text):
+        widened = True
+    elif not _plain_varchar(new):
+        widened = False
+    elif new.length is None:
+        widened = True
+    else:
+        widened = old.length is not None and new.length >= old.length
+    if not widened:
+        return None
+    before, after = (str(t.compile(dialect=postgresql.dialect())) for t in (old, new))
+    reason = f"{before} to {after} is binary-compatible: no rewrite, no scan"
+    return WaiveLintOp(["changing-column-type"], reason)
+
+
+def _plain_varchar(type_: Any) -> bool:
+    """`String`/`VARCHAR` (not `CHAR`, whose padding a length change rewrites, nor `Text`)."""
+    return isinstance(type_, sqltypes.String) and not isinstance(
+        type_, sqltypes.CHAR | sqltypes.NCHAR | sqltypes.Text | sqltypes.Enum
+    )
+
+
 def _not_null(op: ops.AlterColumnOp) -> list[Any]:
     if op.modify_nullable is not False:
         return [op]
@@ -197,7 +235,7 @@ _CONVERSIONS: dict[type, Callable[[Any], list[Any]]] = {
     ops.DropIndexOp: _drop_index,
     ops.CreateForeignKeyOp: _foreign_key,
     ops.CreateCheckConstraintOp: _check,
-    ops.AlterColumnOp: _not_null,
+    ops.AlterColumnOp: _alter_column,
     ops.CreateUniqueConstraintOp: _unique,
 }
 
@@ -224,6 +262,22 @@ def _plain(value: Any) -> bool:
 # How autogenerate writes the operations into the revision file.
 
 
+def wrapped(value: str, width: int = 60) -> str:
+    """A string literal; a long one as adjacent literals in parentheses, which ruff keeps
+    within the line length (it never splits a string itself)."""
+    if len(value) <= width:
+        return repr(value)
+    chunks, line = [], ""
+    for word in value.split(" "):
+        if line and len(line) + len(word) + 1 > width:
+            chunks.append(line + " ")
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    chunks.append(line)
+    return "(" + " ".join(repr(chunk) for chunk in chunks) + ")"
+
+
 def _call(name: str, *args: Any, **kw: Any) -> str:
     parts = [_literal(a) for a in args]
     parts += [f"{k}={_literal(v)}" for k, v in kw.items() if v not in (None, False)]
@@ -237,7 +291,7 @@ def _literal(value: Any) -> str:
     if isinstance(value, TextClause):
         return f"sa.text({value.text!r})"
     if isinstance(value, str):
-        return repr(str(value))
+        return wrapped(str(value))
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     return repr(value)

@@ -21,7 +21,7 @@ INDEX = f"ix_{JOBS}_queued"
 
 MODEL = f'''"""The `{JOBS}` table: work waiting to run."""
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schema.base import Base
@@ -43,6 +43,9 @@ class {CLS}(Base):
     )
     attempts: Mapped[int] = mapped_column(
         BigInteger, server_default=text("0"), comment="How often it ran."
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("{JOBS}.id"), index=True, comment="The job that started it."
     )
 '''
 
@@ -131,3 +134,26 @@ def test_a_changed_index_predicate_is_drift(grown, database_url):
         database_url, "SELECT pg_get_indexdef(CAST(:n AS regclass))", {"n": INDEX}
     )
     assert "'running'" in definition
+
+
+def test_a_foreign_key_made_deferrable_is_drift(grown, database_url):
+    root, env = grown
+    fk = f"fk_{JOBS}_parent_id_{JOBS}"
+    edit(
+        root / "schema" / f"{JOBS}.py",
+        f'ForeignKey("{JOBS}.id")',
+        f'ForeignKey("{JOBS}.id", deferrable=True, initially="DEFERRED")',
+    )
+    checked = make(root, "check", env)
+    assert checked.returncode != 0
+    [line] = drift_lines(checked.stdout)
+    assert f"constraint {fk} on {JOBS}: changed" in line
+    assert "DEFERRABLE INITIALLY DEFERRED in the models" in line
+
+    path = revision(root, env, "Defer the parent check", "The parent is checked at commit.")
+    upgrade = "".join(path.read_text().split("def upgrade", 1)[1].split("def downgrade")[0].split())
+    assert "op.add_foreign_key_not_valid(" in upgrade
+    again = make(root, "check", env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert dbtools(root, ["upgrade"], env).returncode == 0
+    assert "DEFERRABLE INITIALLY DEFERRED" in constraint_def(database_url, fk)

@@ -184,7 +184,27 @@ def _last(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps) -> Any:
         ]:
             table_ops(upgrade_ops, table).ops.append(op)
     drop_empty(upgrade_ops)
+    for op in walk(upgrade_ops):
+        describe_existing(op, compared)
     return PriorityDispatchResult.CONTINUE
+
+
+def describe_existing(op: Any, compared: Compared) -> None:
+    """An operation other comparators wrote (a foreign key dropped and added for another
+    option) carries the definitions too, so the drift line shows both."""
+    name, table = name_of(op), getattr(op, "table_name", getattr(op, "source_table", None))
+    if name is None or table is None or hasattr(op, "definition"):
+        return
+    key = (getattr(op, "schema", None) or compared.default_schema, str(table), name)
+    side = (
+        compared.migrated
+        if isinstance(op, ops.DropConstraintOp | ops.DropIndexOp)
+        else compared.models
+    )
+    for found in (side.checks, side.foreign_keys, side.indexes):
+        if key in found:
+            described(op, found[key])
+            return
 
 
 def missing_schemas(autogen_context: AutogenContext, metadata: MetaData) -> list[str]:

@@ -38,6 +38,7 @@ from alembic.operations import ops
 from alembic.runtime.plugins import Plugin
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Connection, MetaData, Table, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.sql.elements import conv
 
@@ -298,7 +299,7 @@ def changed_ops(table: Table, schema: str, compared: Compared, touched: set[Any]
     for check in sorted(table.constraints, key=lambda c: str(c.name)):
         if not isinstance(check, sa.CheckConstraint) or check.name is None:
             continue
-        key = (schema, table.name, str(check.name))
+        key = (schema, table.name, final_name(check))
         if key[2] in touched or key not in old.checks or key not in new.checks:
             continue
         if old.checks[key] != new.checks[key]:
@@ -308,7 +309,7 @@ def changed_ops(table: Table, schema: str, compared: Compared, touched: set[Any]
             yield described(drop.restored_by(old.checks[key]), old.checks[key])
             yield described(ops.AddConstraintOp.from_constraint(check), new.checks[key])
     for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
-        key = (schema, table.name, str(fk.name))
+        key = (schema, table.name, final_name(fk))
         if key[2] in touched or key not in old.foreign_keys or key not in new.foreign_keys:
             continue
         if old.foreign_keys[key] != new.foreign_keys[key]:
@@ -320,13 +321,24 @@ def changed_ops(table: Table, schema: str, compared: Compared, touched: set[Any]
             )
             yield described(ops.AddConstraintOp.from_constraint(fk), new.foreign_keys[key])
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
-        key = (schema, table.name, str(index.name))
+        key = (schema, table.name, final_name(index))
         if key[2] in touched or key not in old.indexes or key not in new.indexes:
             continue
         if old.indexes[key] != new.indexes[key]:
             drop = DropIndexAsPrinted(conv(key[2]), table_name=table.name, schema=table.schema)
             yield described(drop.restored_by(old.indexes[key]), old.indexes[key])
             yield described(ops.CreateIndexOp.from_index(index), new.indexes[key])
+
+
+def final_name(obj: Any) -> str:
+    """The name PostgreSQL is given for a model's constraint or index: the naming convention
+    applied, cut to length as SQLAlchemy cuts it, unquoted."""
+    preparer = postgresql.dialect().identifier_preparer
+    rendered = preparer.format_index(obj) if isinstance(obj, sa.Index) else None
+    rendered = rendered or preparer.format_constraint(obj) or str(obj.name)
+    if rendered.startswith('"') and rendered.endswith('"'):
+        return rendered[1:-1].replace('""', '"')
+    return rendered
 
 
 def described(op: Any, definition: str) -> Any:

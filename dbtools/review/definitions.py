@@ -169,13 +169,16 @@ def _first(autogen_context: AutogenContext, _upgrade_ops: ops.UpgradeOps) -> Any
 
 
 def _last(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps) -> Any:
-    """Objects of one name with different definitions: dropped and added again."""
+    """Schemas the models need first; then objects of one name with different
+    definitions, dropped and added again."""
     compared: Compared | None = autogen_context.opts.pop(_KEY, None)
     metadata = autogen_context.metadata
-    if compared is None or not isinstance(metadata, MetaData):
+    if not isinstance(metadata, MetaData):
         return PriorityDispatchResult.CONTINUE
     missing = missing_schemas(autogen_context, metadata)
     upgrade_ops.ops[:0] = [CreateSchemaOp(name) for name in missing]
+    if compared is None:
+        return PriorityDispatchResult.CONTINUE
     touched = {name_of(op) for op in walk(upgrade_ops)}
     for table in metadata.sorted_tables:
         schema = table.schema or compared.default_schema

@@ -113,12 +113,21 @@ def section(table: Table) -> str:
     )
     if checks:
         lines.append("Checks:\n")
-        lines += [f"- `{c.name}`: `{c.sqltext}`" for c in checks]
+        lines += [check_line(c) for c in checks]
         lines.append("")
     lines.append("Indexes:\n")
     lines += _index_lines(table)
     lines.append("")
     return "\n".join(lines)
+
+
+def check_line(check: CheckConstraint) -> str:
+    """`- name: condition`, the name as the convention makes it and the condition as the SQL
+    PostgreSQL is given, with its values (never a bind placeholder)."""
+    dialect = postgresql.dialect()
+    name = dialect.identifier_preparer.format_constraint(check)
+    condition = check.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return f"- `{name}`: `{condition}`"
 
 
 def _index_lines(table: Table) -> list[str]:

@@ -11,10 +11,15 @@ is dropped (so the downgrade of the revision that created it drops it too).
 from typing import Any
 
 import alembic_postgresql_enum
+import sqlalchemy as sa
 
 import schema
 from dbtools.core.bookkeeping import bookkeeping
-from dbtools.review import enum_values  # noqa: F401  (renders added values with a position)
+from dbtools.review import (
+    definitions,
+    enum_values,  # noqa: F401  (renders added values with a position)
+)
+from schema.naming import column_names
 
 
 def compare_options() -> dict[str, Any]:
@@ -32,11 +37,30 @@ def compare_options() -> dict[str, Any]:
         "target_metadata": schema.metadata,
         "compare_type": True,
         "compare_server_default": True,
-        "include_name": skip_bookkeeping,
+        # Other schemas are compared too, but only those the models use: never the
+        # bookkeeping's, nor anything else that shares the database.
+        "include_schemas": True,
+        "include_name": only_the_models_names,
+        "include_object": only_what_postgresql_builds,
         # Named CHECK constraints are compared too (Alembic's opt-in plugin); every
         # CHECK here has a name, as the naming convention in schema/base.py demands.
-        "autogenerate_plugins": ["alembic.autogenerate.*", "alembic.ext.checkconstraint_byname"],
+        # Defaults, CHECKs, indexes and foreign keys of the same name are then compared
+        # as PostgreSQL normalised them, on a scratch database built from the models
+        # (dbtools/review/definitions.py).
+        "autogenerate_plugins": [
+            "alembic.autogenerate.*",
+            "alembic.ext.checkconstraint_byname",
+            definitions.register(),
+        ],
     }
+
+
+def only_the_models_names(name: str | None, type_: str, parents: Any) -> bool:
+    """The schemas the models use (the default one is None here), minus the bookkeeping."""
+    if type_ == "schema":
+        used = {t.schema for t in schema.metadata.tables.values()}
+        return (name is None or name in used) and not bookkeeping().is_bookkeeping("schema", name)
+    return skip_bookkeeping(name, type_, parents)
 
 
 def skip_bookkeeping(name: str | None, type_: str, parents: Any) -> bool:
@@ -44,3 +68,21 @@ def skip_bookkeeping(name: str | None, type_: str, parents: Any) -> bool:
     if type_ not in ("schema", "table"):
         return True
     return not bookkeeping().is_bookkeeping(type_, name, parents.get("schema_name"))
+
+
+def only_what_postgresql_builds(
+    obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any
+) -> bool:
+    """Model constructs PostgreSQL never builds are not compared, so they are not drift:
+    the CHECK of `Boolean(create_constraint=True)` (a native boolean needs none, and
+    SQLAlchemy emits none) and a UNIQUE that repeats the primary key (`unique=True` on
+    a key column: PostgreSQL drops it in CREATE TABLE)."""
+    if reflected:
+        return True
+    if type_ == "check_constraint" and getattr(obj, "_type_bound", False):
+        columns = [obj.table.c[name] for name in column_names(obj) if name in obj.table.c]
+        return not (columns and all(isinstance(c.type, sa.Boolean) for c in columns))
+    if type_ == "unique_constraint":
+        key = {c.name for c in obj.table.primary_key.columns}
+        return {c.name for c in obj.columns} != key
+    return True

@@ -49,8 +49,16 @@ def describe_ops(upgrade_ops: ops.UpgradeOps) -> list[str]:
     flat = list(leaves(upgrade_ops))
     enum_lines = [describe_enum(op) for op in flat if is_enum_op(op)]
     diffs = [diff for op in flat if not is_enum_op(op) for diff in diff_tuples(op)]
-    diffs, fk_lines = merge_changed_foreign_keys(diffs)
-    return [describe(diff) for diff in diffs] + fk_lines + enum_lines + rename_hints(diffs)
+    printed = {object_key(op): op.definition for op in flat if hasattr(op, "definition")}
+    diffs, fk_lines = merge_changed_foreign_keys(diffs, printed)
+    diffs, changed_lines = merge_changed_definitions(diffs, printed)
+    return (
+        [describe(diff) for diff in diffs]
+        + changed_lines
+        + fk_lines
+        + enum_lines
+        + rename_hints(diffs)
+    )
 
 
 def leaves(op: Any) -> Iterator[Any]:
@@ -89,6 +97,9 @@ def describe_enum(op: Any) -> str:
 def describe(diff: tuple[Any, ...]) -> str:
     """A readable line for one autogenerate difference."""
     kind = diff[0]
+    if kind in ("add_schema", "remove_schema"):
+        where = _ONLY_MODELS if kind == "add_schema" else _ONLY_MIGRATIONS
+        return f"schema {diff[1]}: {where}"
     if kind in ("add_table", "remove_table"):
         where = _ONLY_MODELS if kind == "add_table" else _ONLY_MIGRATIONS
         return f"table {diff[1].name}: {where}"
@@ -141,26 +152,70 @@ def literal(text_: str) -> str:
 
 
 def merge_changed_foreign_keys(
-    diffs: list[tuple[Any, ...]],
+    diffs: list[tuple[Any, ...]], printed: dict[tuple[str, str, str], str]
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """A foreign key removed and added again on the same columns is one change (its
     ON DELETE / ON UPDATE action), said once instead of as two contradictory lines."""
     removed = {fk_key(d[1]): d for d in diffs if d[0] == "remove_fk"}
     added = {fk_key(d[1]): d for d in diffs if d[0] == "add_fk"}
     changed = removed.keys() & added.keys()
-    lines = [fk_change(removed[key][1], added[key][1]) for key in sorted(changed)]
+    lines = [fk_change(removed[key][1], added[key][1], printed) for key in sorted(changed)]
     kept = [d for d in diffs if d[0] not in ("add_fk", "remove_fk") or fk_key(d[1]) not in changed]
     return kept, lines
+
+
+def merge_changed_definitions(
+    diffs: list[tuple[Any, ...]], printed: dict[tuple[str, str, str], str]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """A CHECK, foreign key or index dropped and added again under the same name is one
+    change of its definition (dbtools/review/definitions.py), said once with both
+    definitions as PostgreSQL prints them."""
+    kinds = ("constraint", "fk", "index")
+    removed = {diff_key(d[1]): d[0] for d in diffs if d[0] in [f"remove_{k}" for k in kinds]}
+    added = {diff_key(d[1]): d[0] for d in diffs if d[0] in [f"add_{k}" for k in kinds]}
+    lines, done = [], set()
+    for table, name in sorted(removed.keys() & added.keys()):
+        before = printed.get((removed[(table, name)], table, name))
+        after = printed.get((added[(table, name)], table, name))
+        if before is None or after is None:
+            continue  # a foreign key Alembic compared alone: said by its actions below
+        what = "index" if added[(table, name)] == "add_index" else "constraint"
+        lines.append(
+            f"{what} {name} on {table}: changed, {before} in the migrations, {after} in the models"
+        )
+        done.add((table, name))
+    paired = [f"{side}_{k}" for side in ("add", "remove") for k in kinds]
+    kept = [d for d in diffs if not (d[0] in paired and diff_key(d[1]) in done)]
+    return kept, lines
+
+
+def diff_key(obj: Any) -> tuple[str, str]:
+    return (str(obj.table.name), str(obj.name))
+
+
+def object_key(op: Any) -> tuple[str, str, str]:
+    """(diff kind, table, name) of an operation, as its diff tuple would say it."""
+    kind, obj = op.to_diff_tuple()[:2]
+    return (kind, *diff_key(obj))
 
 
 def fk_key(fk: ForeignKeyConstraint) -> tuple[str, tuple[str, ...], str]:
     return (fk.table.name, tuple(c.name for c in fk.columns), fk.referred_table.name)
 
 
-def fk_change(old: ForeignKeyConstraint, new: ForeignKeyConstraint) -> str:
-    # Only the actions that differ are named; a constraint differing otherwise (another
-    # referred column) still shows both sides in full.
+def fk_change(
+    old: ForeignKeyConstraint, new: ForeignKeyConstraint, printed: dict[tuple[str, str, str], str]
+) -> str:
+    # Only the actions that differ are named; a constraint differing otherwise (deferrable,
+    # another referred column) shows both definitions as PostgreSQL prints them.
     actions = [a for a in ("ondelete", "onupdate") if action(old, a) != action(new, a)]
+    table, name = str(new.table.name), str(new.name)
+    before, after = printed.get(("remove_fk", table, name)), printed.get(("add_fk", table, name))
+    if not actions and before and after:
+        return (
+            f"constraint {name} on {table}: changed, {before} in the migrations, "
+            f"{after} in the models"
+        )
     actions = actions or ["ondelete", "onupdate"]
     return (
         f"constraint {new.name} on {new.table.name}: changed, {fk_actions(old, actions)} "

@@ -33,7 +33,9 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import grimp
 from alembic.script import Script
 from alembic.util import CommandError
 
@@ -491,7 +493,68 @@ def layers() -> list[str]:
         elif last_links and line.startswith("    ") and " -> " in line:
             last_links[-1] = line.strip()
     found = sorted({_located(link) for link in last_links if _IMPORT.match(link)})
+    found += _cycles(report)
     return found or [f"lint-imports: {(done.stdout + done.stderr).strip().splitlines()[-1]}"]
+
+
+def _cycles(report: str) -> list[str]:
+    """Every import that takes part in a cycle between sibling modules, with its file and
+    line (import-linter's own report stops after five per package: "(and 7 more)").
+    Imports under `if TYPE_CHECKING:` never run and are left out, as the contract does."""
+    if "No cycles are allowed in" not in report:
+        return []
+    roots = ["dbtools", "schema", "bench"]
+    graph = grimp.build_graph(*roots, exclude_type_checking_imports=True, cache_dir=None)
+    found = []
+    for package in sorted(p for root in roots for p in {root, *graph.find_descendants(root)}):
+        for importer, imported in sibling_cycle_edges(graph, package):
+            for detail in graph.get_import_details(importer=importer, imported=imported):
+                path = Path(*detail["importer"].split("."))
+                path = (
+                    path.with_suffix(".py")
+                    if (REPO_ROOT / path.with_suffix(".py")).exists()
+                    else path / "__init__.py"
+                )
+                found.append(
+                    f"{path}:{detail['line_number']}: imports {detail['imported']}, which "
+                    "makes a cycle (an import needed only for type hints goes under "
+                    "`if TYPE_CHECKING:`)"
+                )
+    return sorted(set(found))
+
+
+def module_path(module: str) -> Path:
+    path = Path(*module.split("."))
+    return path.with_suffix(".py") if (REPO_ROOT / f"{path}.py").exists() else path / "__init__.py"
+
+
+def sibling_cycle_edges(graph: Any, package: str) -> list[tuple[str, str]]:
+    """The imports between children of `package` that lie on a cycle of children."""
+    children = sorted(graph.find_children(package))
+    members = {c: {c, *graph.find_descendants(c)} for c in children}
+    owner = {m: c for c, ms in members.items() for m in ms}
+    edges: dict[str, set[str]] = {c: set() for c in children}
+    imports = []
+    for child, modules in members.items():
+        for module in modules:
+            for imported in graph.find_modules_directly_imported_by(module):
+                target = owner.get(imported)
+                if target is not None and target != child:
+                    edges[child].add(target)
+                    imports.append((module, imported, child, target))
+    return [(m, i) for m, i, a, b in imports if reaches(edges, b, a)]
+
+
+def reaches(edges: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node == goal:
+            return True
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges.get(node, ()))
+    return False
 
 
 _IMPORT = re.compile(r"^([\w.]+) -> ([\w.]+) \(l\.(\d+)")

@@ -9,7 +9,7 @@ repository's operation that does the same without blocking (dbtools/operations/)
 
 | written by Alembic | rewritten as |
 | --- | --- |
-| `op.create_index(...)` | `op.create_index_concurrently(...)` |
+| `op.create_index(...)` | `op.create_index_concurrently(...)` (partial, expression indexes too) |
 | `op.drop_index(...)` | `op.drop_index_concurrently(...)` |
 | `op.create_foreign_key(...)` | `op.add_foreign_key_not_valid(...)` |
 | `op.create_check_constraint(...)` | `op.add_check_not_valid(...)` |
@@ -34,9 +34,10 @@ from typing import Any
 
 from alembic.autogenerate import Rewriter, renderers
 from alembic.operations import ops
-from sqlalchemy import Column
+from sqlalchemy import Column, text
+from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import ClauseElement, conv
+from sqlalchemy.sql.elements import ClauseElement, TextClause, conv
 
 from dbtools.operations.backfill import BackfillInBatchesOp
 from dbtools.operations.constraints import (
@@ -47,6 +48,7 @@ from dbtools.operations.constraints import (
     ValidateConstraintOp,
 )
 from dbtools.operations.indexes import CreateIndexConcurrentlyOp, DropIndexConcurrentlyOp
+from dbtools.operations.waivers import WaiveLintOp
 
 OUTSIDE_TRANSACTION = (
     CreateIndexConcurrentlyOp,
@@ -67,8 +69,9 @@ def rewrite(context: Any, revision: Any, directives: list[Any]) -> None:
         for upgrade, downgrade in zip(
             script.upgrade_ops_list, script.downgrade_ops_list, strict=True
         ):
+            # Each direction from what autogenerate computed for it, in its safe forms:
+            # the downgrade is written in safe forms too, not as a plain reverse.
             to_safe_forms(context, revision, upgrade)
-            downgrade.ops = upgrade.reverse().ops
             to_safe_forms(context, revision, downgrade)
 
 
@@ -82,6 +85,8 @@ def to_safe_forms(context: Any, revision: Any, container: ops.OpContainer) -> No
     for op_type, convert in _CONVERSIONS.items():
         writer.rewrites(op_type)(_unless_fresh(convert, fresh))
     writer(context, revision, [container])
+    for each in [container, *walk_containers(container.ops)]:
+        each.ops = waive_replaced_drops(each.ops)
     if any(isinstance(op, OUTSIDE_TRANSACTION) for op in walk(container.ops)):
         make_idempotent(container.ops)
 
@@ -103,16 +108,48 @@ def walk(operations: Iterable[Any]) -> Iterable[Any]:
             yield op
 
 
+def walk_containers(operations: list[Any]) -> list[ops.OpContainer]:
+    """Every container among `operations`, nested ones too (a table's ModifyTableOps)."""
+    found = []
+    for op in operations:
+        if isinstance(op, ops.OpContainer):
+            found += [op, *walk_containers(op.ops)]
+    return found
+
+
+def waive_replaced_drops(operations: list[Any]) -> list[Any]:
+    """A constraint dropped and added again under its name in the same revision (a changed
+    definition: a CHECK's values, a foreign key's action) keeps its guarantee: its drop
+    carries a waiver of `ban-drop-constraint` saying so."""
+    added = {
+        str(name)
+        for op in operations
+        if not isinstance(op, ops.DropConstraintOp)
+        and (name := getattr(op, "constraint_name", None)) is not None
+    }
+    out: list[Any] = []
+    for op in operations:
+        if isinstance(op, ops.DropConstraintOp) and str(op.constraint_name) in added:
+            reason = f"{op.constraint_name} is added again below with its new definition"
+            out.append(WaiveLintOp(["ban-drop-constraint"], reason))
+        out.append(op)
+    return out
+
+
 def safe_form(op: Any) -> list[Any]:
     """The operations that replace `op` on an existing table (`[op]` when it is safe)."""
-    convert = _CONVERSIONS.get(type(op))
+    convert = next((f for t in type(op).__mro__ if (f := _CONVERSIONS.get(t))), None)
     return convert(op) if convert else [op]
 
 
 def _index(op: ops.CreateIndexOp) -> list[Any]:
-    columns = [_column_name(c) for c in op.columns]
-    if None in columns or not all(_plain(v) for v in op.kw.values()):
-        return [op]  # expressions: left as written, and the lint says what to change
+    """Plain columns stay names; expressions and a predicate (`postgresql_where`) are
+    written as the SQL PostgreSQL is given (`sa.text(...)`), so partial and expression
+    indexes are built concurrently too."""
+    columns = [_column_name(c) or _as_text(c) for c in op.columns]
+    kw = {k: _as_text(v) if isinstance(v, ClauseElement) else v for k, v in op.kw.items()}
+    if not all(_plain(v) or isinstance(v, TextClause) for v in kw.values()):
+        return [op]  # anything else is left as written, and the lint says what to change
     return [
         CreateIndexConcurrentlyOp(
             op.index_name,
@@ -120,14 +157,23 @@ def _index(op: ops.CreateIndexOp) -> list[Any]:
             columns,
             schema=op.schema,
             unique=op.unique,
-            kw=dict(op.kw),
+            kw=kw,
         )
     ]
 
 
+def _as_text(expression: Any) -> TextClause:
+    if isinstance(expression, TextClause):
+        return expression
+    compiled = expression.compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    return text(str(compiled))
+
+
 def _drop_index(op: ops.DropIndexOp) -> list[Any]:
     """A dropped index is dropped concurrently; its reverse builds it concurrently again."""
-    if op.table_name is None:
+    if op.table_name is None or op.kw.get("postgresql_concurrently"):
         return [op]
     try:
         rebuilt = _index(op.reverse())  # the index as it stood, when Alembic knows it
@@ -161,6 +207,43 @@ def _check(op: ops.CreateCheckConstraintOp) -> list[Any]:
     return [AddCheckNotValidOp(op.constraint_name, op.table_name, condition, schema=op.schema)]
 
 
+def _alter_column(op: ops.AlterColumnOp) -> list[Any]:
+    """NOT NULL through a validated CHECK; a type change PostgreSQL makes without a rewrite
+    carries a waiver saying why."""
+    steps = _not_null(op)
+    waiver = binary_compatible_waiver(op)
+    return [waiver, *steps] if waiver else steps
+
+
+def binary_compatible_waiver(op: ops.AlterColumnOp) -> WaiveLintOp | None:
+    """A `varchar` widened, or made `text` or unbounded: PostgreSQL rewrites no table and
+    scans no row for it (the new type is binary-coercible and no length check can fail),
+    so Squawk's `changing-column-type` does not apply. Anything else is left to the lint."""
+    old, new = op.existing_type, op.modify_type
+    if old is None or new is None or not _plain_varchar(old) or op.kw.get("postgresql_using"):
+        return None
+    if isinstance(new, sqltypes.Text):
+        widened = True
+    elif not _plain_varchar(new):
+        widened = False
+    elif new.length is None:
+        widened = True
+    else:
+        widened = old.length is not None and new.length >= old.length
+    if not widened:
+        return None
+    before, after = (str(t.compile(dialect=postgresql.dialect())) for t in (old, new))
+    reason = f"{before} to {after} is binary-compatible: no rewrite, no scan"
+    return WaiveLintOp(["changing-column-type"], reason)
+
+
+def _plain_varchar(type_: Any) -> bool:
+    """`String`/`VARCHAR` (not `CHAR`, whose padding a length change rewrites, nor `Text`)."""
+    return isinstance(type_, sqltypes.String) and not isinstance(
+        type_, sqltypes.CHAR | sqltypes.NCHAR | sqltypes.Text | sqltypes.Enum
+    )
+
+
 def _not_null(op: ops.AlterColumnOp) -> list[Any]:
     if op.modify_nullable is not False:
         return [op]
@@ -187,7 +270,7 @@ _CONVERSIONS: dict[type, Callable[[Any], list[Any]]] = {
     ops.DropIndexOp: _drop_index,
     ops.CreateForeignKeyOp: _foreign_key,
     ops.CreateCheckConstraintOp: _check,
-    ops.AlterColumnOp: _not_null,
+    ops.AlterColumnOp: _alter_column,
     ops.CreateUniqueConstraintOp: _unique,
 }
 
@@ -216,6 +299,22 @@ def _plain(value: Any) -> bool:
 # How autogenerate writes the operations into the revision file.
 
 
+def wrapped(value: str, width: int = 60) -> str:
+    """A string literal; a long one as adjacent literals in parentheses, which ruff keeps
+    within the line length (it never splits a string itself)."""
+    if len(value) <= width:
+        return repr(value)
+    chunks, line = [], ""
+    for word in value.split(" "):
+        if line and len(line) + len(word) + 1 > width:
+            chunks.append(line + " ")
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    chunks.append(line)
+    return "(" + " ".join(repr(chunk) for chunk in chunks) + ")"
+
+
 def _call(name: str, *args: Any, **kw: Any) -> str:
     parts = [_literal(a) for a in args]
     parts += [f"{k}={_literal(v)}" for k, v in kw.items() if v not in (None, False)]
@@ -226,8 +325,10 @@ def _literal(value: Any) -> str:
     """Python source for `value`; a name the naming convention made is written op.f(...)."""
     if isinstance(value, conv):
         return f"op.f({str(value)!r})"
+    if isinstance(value, TextClause):
+        return f"sa.text({value.text!r})"
     if isinstance(value, str):
-        return repr(str(value))
+        return wrapped(str(value))
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     return repr(value)
@@ -272,3 +373,9 @@ def _render_unique(_ctx: Any, op: AddUniqueUsingIndexOp) -> str:
     return _call(
         "add_unique_using_index", op.constraint_name, op.table_name, op.columns, schema=op.schema
     )
+
+
+@renderers.dispatch_for(WaiveLintOp)
+def _render_waiver(_ctx: Any, op: WaiveLintOp) -> str:
+    rules = op.rules[0] if len(op.rules) == 1 else op.rules
+    return _call("waive_lint", rules, reason=op.reason)

@@ -238,7 +238,8 @@ def test_sql_of_a_revision_that_is_gone_is_reported_then_removed(server_url, tmp
 
     generated = make(root, "generate", clean_env(DATABASE_URL=url_string(server_url)))
     assert generated.returncode == 0, generated.stderr
-    assert generated.stdout.splitlines() == [
+    changed = [line for line in generated.stdout.splitlines() if "FINGERPRINTS" not in line]
+    assert changed == [
         "removed migrations/sql/2020_01_01_000000-0ld0ld0ld0ld_gone.upgrade.sql "
         "(its revision no longer exists)"
     ]

@@ -1,5 +1,5 @@
 """Autogenerate writes the downgrade in the safe form too: each operation of this
-repository has its reverse, and the downgrade is the reverse of the rewritten upgrade.
+repository has its reverse, and autogenerate's downgrade is rewritten into safe forms too.
 
 In a grown copy a team's table exists with rows; its model then gains an index. The
 revision `make revision` writes builds the index concurrently, and its downgrade drops it
@@ -65,7 +65,14 @@ def test_an_index_added_to_an_existing_table_is_dropped_concurrently(server_url,
     exists = f"SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{index}')"
     with engine.connect() as conn:
         assert conn.execute(text(exists)).scalar() is True
-    down = dbtools(root, ["downgrade", "-1"], target)
+    # A concurrent drop runs outside a transaction, where consent cannot measure what it
+    # destroys: refused without ALLOW_DATA_LOSS=1 (the index stays), run with it.
+    refused = dbtools(root, ["downgrade", "-1"], target)
+    assert refused.returncode == 1
+    assert "outside a transaction" in refused.stderr.splitlines()[-1]
+    with engine.connect() as conn:
+        assert conn.execute(text(exists)).scalar() is True
+    down = dbtools(root, ["downgrade", "-1"], {**target, "ALLOW_DATA_LOSS": "1"})
     assert down.returncode == 0, down.stderr
     with engine.connect() as conn:
         assert conn.execute(text(exists)).first() is None

@@ -174,8 +174,8 @@ def test_squash_keeps_databases_at_the_squash_point_and_fresh_ones_on_one_chain(
         fresh_to_point = catalog(fresh)
         assert read(fresh, f"SELECT id, label, note FROM {TABLE}") == [(1, "seed", "at: 10:30")]
         assert read(at_point, f"SELECT id, label, note FROM {TABLE}") == [(1, "seed", "at: 10:30")]
-        assert any(row[0] == TABLE for row in long_chain["tables"])
-        assert fresh_to_point["columns"] == catalog(at_point)["columns"]
+        assert any(key.split(".", 1)[1] == TABLE for key in long_chain["table"])
+        assert fresh_to_point["column"] == catalog(at_point)["column"]
 
         # A database older than the squash point: one line, nothing run.
         refused = make(root, "upgrade", clean_env(DATABASE_URL=url_string(behind)))

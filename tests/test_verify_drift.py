@@ -350,14 +350,21 @@ def test_a_definition_pg_dump_wrote_and_psql_read_back_is_no_drift(grown, case_d
     """`schema.sql` is what pg_dump writes; a database built from it stores a CHECK written
     `IN (...)` as different text than the migrated one. Verify compares what PostgreSQL
     reads both as, so it is no drift."""
-    definition = query(
+    definition, comment = query(
         case_db,
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ck_drift_item_kind'",
-    )[0][0]
+        "SELECT pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint') "
+        "FROM pg_constraint WHERE conname = 'ck_drift_item_kind'",
+    )[0]
+    # Rebuilt from its printed text, as psql reads schema.sql (its comment with it).
     execute(
         case_db,
         "ALTER TABLE drift_item DROP CONSTRAINT ck_drift_item_kind",
         f"ALTER TABLE drift_item ADD CONSTRAINT ck_drift_item_kind {definition}",
+        *(
+            [f"COMMENT ON CONSTRAINT ck_drift_item_kind ON drift_item IS '{comment}'"]
+            if comment
+            else []
+        ),
     )
     stored = query(case_db, "SELECT pg_get_constraintdef(oid, true) FROM pg_constraint "
                             "WHERE conname = 'ck_drift_item_kind'")  # fmt: skip

@@ -7,6 +7,7 @@ rendering timeouts, and the hooks of whoever writes a revision, renders offline 
 compares with the models. Those hooks are handed in, never imported by the apply path.
 """
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,9 @@ class RunOptions:
 def run_config(options: RunOptions, ini: Path = ALEMBIC_INI, **config_kwargs: Any) -> Config:
     """The one factory: Alembic's configuration (this repository's `alembic.ini`, or a
     copy's), carrying `options`."""
-    config = Config(str(ini), **config_kwargs)
+    # stdout named now: Alembic's default is the sys.stdout of when it was imported, so
+    # a caller that captures sys.stdout (an in-process run) would not see what it prints.
+    config = Config(str(ini), **{"stdout": sys.stdout, **config_kwargs})
     store(config, options)
     return config
 

@@ -1,5 +1,6 @@
 """Where things are in the repository, and the Alembic configuration that points at them."""
 
+import sys
 from pathlib import Path
 
 from alembic.config import Config
@@ -13,4 +14,5 @@ VERSIONS = MIGRATIONS / "versions"
 
 def alembic_config(**kwargs: object) -> Config:
     """Alembic's configuration for this repository (`alembic.ini`, no database URL in it)."""
-    return Config(str(ALEMBIC_INI), **kwargs)  # type: ignore[arg-type]
+    # stdout named now (Alembic's default is the sys.stdout of import time).
+    return Config(str(ALEMBIC_INI), **{"stdout": sys.stdout, **kwargs})  # type: ignore[arg-type]

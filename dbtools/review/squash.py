@@ -46,7 +46,8 @@ from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT, VERSIONS
 from dbtools.core.scratch import scratch_database
 from dbtools.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Timeouts
-from dbtools.review import generated, lint, revision_sql
+from dbtools.review import lint
+from dbtools.review.check import generate_artefacts
 
 BASELINE_SLUG = "baseline"
 MARKER = Path("migrations/RELEASED")  # the release marker, where the repository keeps one
@@ -121,7 +122,7 @@ def squash(env: settings.Env, to: str) -> Squashed:
         baseline=baseline.relative_to(REPO_ROOT),
         replaced=[s.revision for s in chain],
         commit=commit,
-        written=_regenerate(),
+        written=_regenerate(env),
     )
 
 
@@ -455,13 +456,11 @@ def _literal(statement: str) -> str:
     return f'"""{escaped}"""' if "\n" in escaped else repr(escaped)
 
 
-def _regenerate() -> list[Path]:
-    """The baseline's committed SQL written, the replaced revisions' removed."""
-    written = generated.generate()
-    removed = revision_sql.orphans()
-    for path in removed:
-        (REPO_ROOT / path).unlink()
-    return [*written, *removed]
+def _regenerate(env: settings.Env) -> list[Path]:
+    """The baseline's committed SQL (and trace) written, the replaced revisions' removed,
+    their fingerprints recorded (`make generate`)."""
+    done = generate_artefacts(env)
+    return [*done.written, *done.removed]
 
 
 def _format(path: Path) -> None:

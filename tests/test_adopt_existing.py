@@ -70,6 +70,10 @@ def remove_the_example(root: Path) -> None:
         *(root / "migrations" / "sql").glob("*.sql"),
     ]:
         path.unlink()
+    # Its revisions were released here, not there: the adopted chain starts unreleased.
+    released = root / "migrations" / "RELEASED"
+    header = [line for line in released.read_text().splitlines() if line.startswith("#")][:4]
+    released.write_text("\n".join(header) + "\n")
     for path in (root / "schema").glob("*.py"):
         source = path.read_text()
         if "__tablename__" in source:

@@ -190,9 +190,11 @@ def test_a_signal_while_waiting_for_the_lock_exits_128_plus_its_number(
         migration = start(repo, ["upgrade", "head"], env)
         wait_for(
             engine,
+            # The run polls pg_try_advisory_lock and commits after each try: between two
+            # tries its session's last statement is that COMMIT.
             "SELECT count(*) > 1 FROM pg_locks WHERE locktype = 'advisory'"
             " OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name ="
-            " 'schema-migrations' AND query LIKE '%pg_try_advisory_lock%')",
+            " 'schema-migrations' AND (query LIKE '%pg_try_advisory_lock%' OR query = 'COMMIT'))",
         )
         migration.send_signal(signum)
         _, stderr = migration.communicate(timeout=60)

@@ -360,7 +360,9 @@ class DropIndexAsPrinted(ops.DropIndexOp):
         return self
 
     def reverse(self) -> Any:
-        return RestoreAsPrinted(self.printed)
+        restore = RestoreAsPrinted(self.printed)
+        restore.restores_index = True  # a plain build: safe_forms says what it blocks
+        return restore
 
 
 class DropConstraintAsPrinted(ops.DropConstraintOp):
@@ -380,6 +382,16 @@ class DropConstraintAsPrinted(ops.DropConstraintOp):
 
     def reverse(self) -> Any:
         table = self.table_name if self.schema is None else f"{self.schema}.{self.table_name}"
+        definition = self.printed.removesuffix(" NOT VALID")
+        if definition.startswith(("CHECK", "FOREIGN KEY")):
+            # Added NOT VALID (a brief lock), then validated in a transaction of its own
+            # (safe_forms adds the VALIDATE after it): the downgrade blocks no writes.
+            restore = RestoreAsPrinted(
+                f'ALTER TABLE {table} ADD CONSTRAINT "{self.constraint_name}" {definition} '
+                "NOT VALID"
+            )
+            restore.then_validate = (self.table_name, str(self.constraint_name), self.schema)
+            return restore
         return RestoreAsPrinted(
             f'ALTER TABLE {table} ADD CONSTRAINT "{self.constraint_name}" {self.printed}'
         )

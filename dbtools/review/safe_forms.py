@@ -63,8 +63,8 @@ OUTSIDE_TRANSACTION = (
 
 
 def rewrite(context: Any, revision: Any, directives: list[Any]) -> None:
-    """Rewrite each script's upgrade as the module docstring says; its downgrade becomes
-    the reverse of that upgrade, itself in the safe forms."""
+    """Rewrite each script's upgrade as the module docstring says, and its downgrade (what
+    autogenerate computed for it) into the safe forms too."""
     for script in directives:
         for upgrade, downgrade in zip(
             script.upgrade_ops_list, script.downgrade_ops_list, strict=True
@@ -72,10 +72,13 @@ def rewrite(context: Any, revision: Any, directives: list[Any]) -> None:
             # Each direction from what autogenerate computed for it, in its safe forms:
             # the downgrade is written in safe forms too, not as a plain reverse.
             to_safe_forms(context, revision, upgrade)
-            to_safe_forms(context, revision, downgrade)
+            # Downgrades are linted without the rules about dropping: no waiver for them.
+            to_safe_forms(context, revision, downgrade, waive_drops=False)
 
 
-def to_safe_forms(context: Any, revision: Any, container: ops.OpContainer) -> None:
+def to_safe_forms(
+    context: Any, revision: Any, container: ops.OpContainer, *, waive_drops: bool = True
+) -> None:
     """The ops of one direction in their safe forms, through Alembic's `Rewriter`; tables
     this direction creates or drops keep the plain forms (nobody uses them meanwhile)."""
     fresh = {
@@ -86,7 +89,7 @@ def to_safe_forms(context: Any, revision: Any, container: ops.OpContainer) -> No
         writer.rewrites(op_type)(_unless_fresh(convert, fresh))
     writer(context, revision, [container])
     for each in [container, *walk_containers(container.ops)]:
-        each.ops = waive_replaced_drops(each.ops)
+        each.ops = restored_safely(waive_replaced_drops(each.ops) if waive_drops else each.ops)
     if any(isinstance(op, OUTSIDE_TRANSACTION) for op in walk(container.ops)):
         make_idempotent(container.ops)
 
@@ -115,6 +118,29 @@ def walk_containers(operations: list[Any]) -> list[ops.OpContainer]:
         if isinstance(op, ops.OpContainer):
             found += [op, *walk_containers(op.ops)]
     return found
+
+
+def restored_safely(operations: list[Any]) -> list[Any]:
+    """What a drift fix's downgrade puts back as PostgreSQL printed it
+    (dbtools/review/definitions.py): a CHECK or foreign key added NOT VALID is validated
+    right after, in a transaction of its own; an index rebuilt from its printed definition
+    is built the plain way (a printed definition cannot be built concurrently here), so
+    its downgrade says so with a waiver a reviewer reads."""
+    out: list[Any] = []
+    for op in operations:
+        if getattr(op, "restores_index", False):
+            reason = (
+                "the downgrade rebuilds the index as PostgreSQL printed it: a plain build, "
+                "which blocks writes to the table while it runs"
+            )
+            out.append(
+                WaiveLintOp(["require-concurrent-index-creation", "trace-blocks-writes"], reason)
+            )
+        out.append(op)
+        if validate := getattr(op, "then_validate", None):
+            table, name, schema = validate
+            out.append(ValidateConstraintOp(table, name, schema=schema))
+    return out
 
 
 def waive_replaced_drops(operations: list[Any]) -> list[Any]:
@@ -176,9 +202,10 @@ def _drop_index(op: ops.DropIndexOp) -> list[Any]:
     if op.table_name is None or op.kw.get("postgresql_concurrently"):
         return [op]
     try:
-        rebuilt = _index(op.reverse())  # the index as it stood, when Alembic knows it
+        before = op.reverse()  # the index as it stood, when Alembic knows it
     except ValueError:
-        rebuilt = []
+        before = None
+    rebuilt = _index(before) if isinstance(before, ops.CreateIndexOp) else []
     build = rebuilt[0] if rebuilt and isinstance(rebuilt[0], CreateIndexConcurrentlyOp) else None
     return [
         DropIndexConcurrentlyOp(op.index_name, op.table_name, schema=op.schema, reverse_of=build)
@@ -361,6 +388,11 @@ def _render_check(_ctx: Any, op: AddCheckNotValidOp) -> str:
     return _call(
         "add_check_not_valid", op.constraint_name, op.table_name, op.condition, schema=op.schema
     )
+
+
+@renderers.dispatch_for(ValidateConstraintOp)
+def _render_validate(_ctx: Any, op: ValidateConstraintOp) -> str:
+    return _call("validate_constraint", op.table_name, op.constraint_name, schema=op.schema)
 
 
 @renderers.dispatch_for(SetNotNullSafelyOp)

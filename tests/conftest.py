@@ -1,6 +1,7 @@
 """Fixtures: one PostgreSQL server per test session, a fresh database per test."""
 
 import atexit
+import logging
 import shutil
 from collections.abc import Iterator
 
@@ -45,6 +46,24 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
     if data_dir.exists():  # our own embedded server, not TEST_DATABASE_URL's
         require_passwords(url, data_dir)
     return url
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """Each test leaves the logging set-up as it found it.
+
+    env.py configures logging from alembic.ini (as Alembic's template does) whenever it
+    runs in this process (pytest-alembic, the in-process command line); its handlers
+    write to the sys.stderr of that moment, a capture that is closed once the test ends.
+    Left in place, they make every later test's logging print "--- Logging error ---".
+    """
+    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    saved = {logger: (list(logger.handlers), logger.level) for logger in loggers}
+    yield
+    for logger in [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]:
+        handlers, level = saved.get(logger, ([], logging.NOTSET))
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

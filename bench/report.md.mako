@@ -12,7 +12,7 @@
 % endif
 
 Written by `make ${"bench-quick" if s["mode"] == "quick" else "bench"}` on ${r["finished"]}; do not edit by hand.
-`make bench` reruns everything (about 20 minutes on 2 cores); `make bench-quick` is the
+`make bench` reruns everything (about 45 minutes on 2 cores, estimated); `make bench-quick` is the
 small version (under two minutes) whose figures only show that the harness runs. Every
 figure is measured against its floor in the same run, on a throwaway PostgreSQL server
 from the embedded package. Medians of several runs, with min to max in brackets.
@@ -42,10 +42,10 @@ ${H2} Goals
 
 ${H2} 1. Production stall
 
-Each revision is measured against a busy table of its own: the tables it touches, found from what PostgreSQL reports (the relations its statements lock, on a scratch database at the revision before it, read from `pg_locks` before that transaction is rolled back), each filled with **${f"{st['rows']:,}"} rows** generated from its catalog (named in each row below); pgbench writers (${st["clients"]} connections, ${st["writer_rate"]} transactions/s: update by key + insert) and readers (${st["clients"]} connections, ${st["reader_rate"]}/s: select by key) run for ${st["load_seconds"]} s; the revision is applied through Alembic (the same env.py, lock and timeouts as `make upgrade REV=...`) after ${f"{st['revision_at']:g}"} s. Latency counts from each transaction's scheduled start, so time spent queued behind a lock is included. *Stall* is the longest latency of a transaction that overlapped the revision or was scheduled within 250 ms after it ended (so the queue a lock leaves behind counts, and a revision of a few milliseconds is still sampled); the baseline is the longest before it. p99 *during* covers the same transactions. *Duration* is the whole Alembic call: advisory lock, timeouts, the DDL and its commit.
+Each revision is measured against a busy table of its own: the tables it touches, found from what PostgreSQL reports (the relations its statements lock, on a scratch database at the revision before it, read from `pg_locks` before that transaction is rolled back), each filled with **${f"{st['rows']:,}"} rows** generated from its catalog (named in each row below); pgbench writers (${st["clients"]} connections, ${st["writer_rate"]} transactions/s: update by key + insert) and readers (${st["clients"]} connections, ${st["reader_rate"]}/s: select by key) run for ${st["load_seconds"]} s; the revision is applied through Alembic (the same env.py, lock and timeouts as `make upgrade REV=...`) after ${f"{st['revision_at']:g}"} s. Latency counts from each transaction's scheduled start, so time spent queued behind a lock is included. *Stall* is the longest latency of a transaction that overlapped the revision or was scheduled within 250 ms after it ended (so the queue a lock leaves behind counts, and a revision of a few milliseconds is still sampled); the baseline is the longest before it. p99 *during* covers the same transactions. *Duration* is the whole Alembic call: advisory lock, timeouts, the DDL and its commit. The last column is what the revision's observed lock trace (`dbtools/review/trace.py`, the same one `make check` gates on) says of its upgrade, and whether the measured writer stall agrees (blocks writes ⇔ a writer stall over ${f"{st['goal_ms']:.0f}"} ms).
 
-| revision | duration | writer stall | writer max before (baseline) | writer p99 before / during / after | reader stall | reader p99 before / during / after | ≤ ${f"{st['goal_ms']:.0f}"} ms |
-| --- | --- | --- | --- | --- | --- | --- | --- |
+| revision | duration | writer stall | writer max before (baseline) | writer p99 before / during / after | reader stall | reader p99 before / during / after | ≤ ${f"{st['goal_ms']:.0f}"} ms | lock trace (and whether the stall agrees) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 % for row in stall_rows:
 | ${row} |
 % endfor

@@ -191,8 +191,20 @@ def stall_row(s: dict[str, Any]) -> str:
         spread(r["stall_ms"], num),
         p99s(r),
         goal,
+        predicted(s),
     ]
     return " | ".join(cells)
+
+
+def predicted(s: dict[str, Any]) -> str:
+    """What the lock trace said of the revision, and whether the stall bore it out: a
+    trace that blocks writes should stall writers > 50 ms, one that does not should not."""
+    verdict = s.get("trace_blocks_writes")
+    if verdict is None:
+        return "not traced"
+    stalled = (s["writer"]["stall_ms"]["max"] or 0.0) > STALL_GOAL_MS
+    said = "blocks writes" if verdict else "no write-blocking lock"
+    return f"{said}: {'agrees' if verdict == stalled else 'DISAGREES'}"
 
 
 def chain_without_floor(results: dict[str, Any]) -> str:

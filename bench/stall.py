@@ -34,6 +34,8 @@ from bench.load import LoadTable, Unloadable, load_table
 from bench.touched import database_at, touched_tables, upgrade
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
+from dbtools.review import trace_gate
+from dbtools.review.revision_trace import trace_in
 
 STAND_IN = "public.bench_other"
 GOAL_MS = 50.0
@@ -397,6 +399,16 @@ def summarise(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def trace_verdict(server: Server, scenario: Scenario) -> bool | None:
+    """Whether the revision's observed lock trace (dbtools/review/trace.py) says its
+    upgrade blocks writes to a table in use; None when it cannot be traced."""
+    try:
+        traces = trace_in(scenario.root, scenario.target, server.url)
+    except UserError:
+        return None
+    return trace_gate.trace_blocks_writes(traces["upgrade"])
+
+
 def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]:
     copy = repo_copy(workdir / "variants")
     templates: dict[tuple[str | None, tuple[str, ...]], str] = {}
@@ -422,7 +434,9 @@ def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]
                         index,
                     )
                 )
-            results.append(summarise(scenario, runs))
+            summary = summarise(scenario, runs)
+            summary["trace_blocks_writes"] = trace_verdict(server, scenario)
+            results.append(summary)
     finally:
         for name in templates.values():
             server.drop(name)

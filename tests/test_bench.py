@@ -93,6 +93,12 @@ def test_every_measured_database_reached_its_target(tiny_run):
     assert all("timeline" not in s for s in scenarios)  # kept out of the JSON
     # The first revision creates users: no users table under load before it.
     assert scenarios[0]["applicable"] is False
+    # Each scenario carries its lock trace's verdict, the one the report sets beside the
+    # measured stall: every plain variant blocks writes, no safe form does.
+    verdicts = {s["kind"]: set() for s in scenarios}
+    for s in scenarios:
+        verdicts[s["kind"]].add(s["trace_blocks_writes"])
+    assert verdicts["plain"] == {True} and verdicts["safe"] == {False}, verdicts
     assert [p["revisions"] for p in results["chain"]["points"]] == [
         len(shipped_revisions()),
         LONGER,

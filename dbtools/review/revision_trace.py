@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from alembic.script import Script
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
@@ -33,7 +34,7 @@ from dbtools.core.artefacts import Artefact
 from dbtools.core.chain import revisions
 from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
-from dbtools.core.paths import REPO_ROOT
+from dbtools.core.paths import ALEMBIC_INI, REPO_ROOT
 from dbtools.core.scratch import scratch_database
 from dbtools.core.settings import Env
 from dbtools.review import trace_gate
@@ -54,10 +55,11 @@ def trace_path(script: Script) -> Path:
     return SQL_DIR / f"{Path(script.path).stem}{SUFFIX}"
 
 
-def _config(connection: Connection) -> Any:
+def _config(connection: Connection, ini: Path = ALEMBIC_INI) -> Any:
     # No settings: the default timeouts, whatever the environment says; no hooks: the
     # models stay unloaded.
-    return run_config(RunOptions(env={}, connection=connection, configure_logging=False))
+    options = RunOptions(env={}, connection=connection, configure_logging=False)
+    return run_config(options, ini)
 
 
 def trace_revision(script: Script, server: URL) -> Traces:
@@ -74,20 +76,30 @@ def trace_revision(script: Script, server: URL) -> Traces:
     return _cache[key]
 
 
-def _trace(script: Script, server: URL) -> Traces:
+def trace_in(root: Path, revision: str, server: URL) -> Traces:
+    """Both directions of `revision` of the repository (or copy) at `root`, traced now:
+    what the stall benchmark compares its measurements with."""
+    script = ScriptDirectory.from_config(Config(str(root / "alembic.ini"))).get_revision(revision)
+    if script is None:
+        raise UserError(f"unknown revision {revision}")
+    return _trace(script, server, root / "alembic.ini")
+
+
+def _trace(script: Script, server: URL, ini: Path = ALEMBIC_INI) -> Traces:
     parent = script.down_revision
     with scratch_database(server) as connection:
         if parent:
-            command.upgrade(_config(connection), str(parent))
+            command.upgrade(_config(connection, ini), str(parent))
             connection.commit()
         seed(connection)
-        up = traced(connection, lambda: command.upgrade(_config(connection), script.revision))
+        up = traced(connection, lambda: command.upgrade(_config(connection, ini), script.revision))
         if up.error is not None:
             # Nothing to revert: the downgrade is traced once the upgrade applies.
             return {"upgrade": up, "downgrade": DirectionTrace((), frozenset(), frozenset())}
         seed(connection, only_empty=True)
         down = traced(
-            connection, lambda: command.downgrade(_config(connection), str(parent or "base"))
+            connection,
+            lambda: command.downgrade(_config(connection, ini), str(parent or "base")),
         )
     return {"upgrade": up, "downgrade": down}
 

@@ -8,7 +8,7 @@ run, a service's health check).
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schema.session import make_engine, make_sessionmaker, normalise_url, session_scope
 from schema.startup import (
@@ -19,6 +19,9 @@ from schema.startup import (
     head_revision,
     require_revision,
 )
+
+if TYPE_CHECKING:  # type checkers see every model typed; at run time they load on first use
+    from schema.models import *  # noqa: F403
 
 # The package's own version (what `pip show schema-models` reports); see
 # docs/consuming.md for when it changes. HEAD_REVISION says which migrations it matches.

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 from dbtools.core.paths import REPO_ROOT
 
@@ -57,3 +58,29 @@ def test_every_constraint_and_index_gets_a_conventional_name():
     users = schema.metadata.tables["users"]
     names = {c.name for c in users.constraints} | {i.name for i in users.indexes}
     assert names == {"pk_users", "uq_users_email", "ix_users_name"}
+
+
+def test_a_consumer_sees_the_models_typed(tmp_path):
+    """`from schema import <Model>, metadata` is typed for mypy: a model's column is an
+    `InstrumentedAttribute[...]`, not `Any` (the models load lazily at run time)."""
+    import schema.models
+
+    model = next(n for n in schema.models.__all__ if n not in ("Base", "metadata"))
+    column = next(iter(getattr(schema, model).__mapper__.column_attrs)).key
+    snippet = tmp_path / "consumer.py"
+    snippet.write_text(
+        f"from schema import {model}, metadata\n\nreveal_type({model}.{column})\n"
+        "reveal_type(metadata)\n"
+    )
+    mypy = Path(sys.executable).parent / "mypy"
+    done = subprocess.run(
+        [str(mypy), "--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(snippet)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'Revealed type is "sqlalchemy.orm.attributes.InstrumentedAttribute[' in done.stdout
+    assert 'Revealed type is "sqlalchemy.sql.schema.MetaData"' in done.stdout

@@ -510,6 +510,39 @@ def test_a_step_outside_a_transaction_needs_consent(tmp_path, database_url, engi
     assert columns(engine)["indexed"] == {"id"} and versions(engine) == [first]
 
 
+def test_a_concurrent_index_drop_needs_no_consent_but_what_ran_before_it_is_measured(
+    tmp_path, database_url, engine
+):
+    """This repository's blocks outside a transaction that destroy no data by their nature
+    (an index dropped concurrently) run without consent; what the step did inside its
+    transaction before leaving it is measured first, and refused if it destroyed data."""
+    repo, [first, second] = grow(
+        tmp_path,
+        (
+            TABLE.format("kept", ', sa.Column("note", sa.Text)'),
+            'op.drop_table("kept")',
+        ),
+        (
+            'op.create_index_concurrently("ix_kept_note", "kept", ["note"])',
+            'op.drop_column("kept", "note")\nop.drop_index_concurrently("ix_kept_note", "kept")',
+        ),
+    )
+    env = cli_env(database_url)
+    assert run(repo, ["upgrade", "head"], env).returncode == 0
+    execute(engine, "INSERT INTO kept (id, note) VALUES (1, 'a'), (2, 'b')")
+
+    line = refused(repo, engine, env, ["-1"], "column kept.note (2 values)", second)
+    assert "outside a transaction" not in line
+
+    execute(engine, "UPDATE kept SET note = NULL")  # nothing left to lose
+    done = run(repo, ["downgrade", "-1"], env)
+    assert done.returncode == 0, done.stderr
+    assert columns(engine)["kept"] == {"id"} and versions(engine) == [first]
+    assert rows(engine, "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_kept_note'") == [
+        (0,)
+    ]
+
+
 SLEEPING = """
 SELECT count(*) > 0 FROM pg_stat_activity
 WHERE query LIKE '%pg_sleep(3)%' AND pid <> pg_backend_pid()

@@ -24,7 +24,12 @@ How it hooks in (Alembic's and SQLAlchemy's public hooks only; the run uses
   `autocommit_block`, `dbtools/operations/outside.py`): what runs outside cannot be
   measured, and what ran before would commit. The DBAPI transaction is rolled back
   there, before the commit, and `Refused` is raised at the step's next statement, the
-  first one outside, before it runs (or at `on_version_apply` if none runs).
+  first one outside, before it runs (or at `on_version_apply` if none runs). Except for
+  a block that destroys no data by its nature (this repository's index builds and drops
+  and VALIDATE CONSTRAINT, marked `KEEPS_DATA` on the connection): then what the step
+  did inside its transaction is measured at that commit, before it commits, refused if
+  it destroyed anything, and the block runs; measuring starts again when the step is
+  back in a transaction.
 
 Why measure the table contents before every step, rather than count on a rollback to
 the savepoint: a rollback undoes the step, so it can only be taken when the step is
@@ -48,6 +53,7 @@ from dbtools.apply import losses
 from dbtools.apply.progress import Progress, Step
 from dbtools.core.errors import UserError
 from dbtools.core.settings import Env, is_true
+from dbtools.operations.outside import KEEPS_DATA
 
 CONSENT_VAR = "ALLOW_DATA_LOSS"
 
@@ -107,6 +113,7 @@ class StepWatch:
         self.running = running
         self.state = "between"
         self.start: losses.Snapshot | None = None
+        self.pending: Refused | None = None  # the refusal to raise at the next statement
 
     def attach(self) -> None:
         for name, listener in self._listeners():
@@ -125,13 +132,18 @@ class StepWatch:
             ("rollback", self._rolled_back),
         ]
 
-    def _begun(self, _conn: Any) -> None:
-        if self.state == "between":
+    def _begun(self, conn: Any) -> None:
+        if self.state == "between" or (self.state == "outside" and not _keeps_data(conn)):
             self.state, self.start = "in step", None
 
-    def _statement(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+    def _statement(self, conn: Any, cursor: Any, *_args: Any) -> None:
         if self.state == "refusing":
-            raise unmeasurable(self.running())  # before it runs, outside the transaction
+            # Before it runs, outside the transaction.
+            raise self.pending or unmeasurable(self.running())
+        if self.state == "outside":
+            if _keeps_data(conn):
+                return  # an index built or dropped, a constraint validated: no data goes
+            self.state, self.start = "in step", None  # back in the step's transaction
         if self.state == "between":
             self.state, self.start = "in step", None
         if self.state == "in step" and self.start is None:
@@ -141,6 +153,10 @@ class StepWatch:
     def _committing(self, conn: Connection) -> None:
         if self.state == "done":
             self.state = "between"
+        elif self.state == "in step" and _keeps_data(conn):
+            # It leaves its transaction for a block that destroys no data: what the step
+            # did so far is measured now, before it commits.
+            self._measure_before_leaving(conn)
         elif self.state == "in step":
             # The step leaves its transaction: what it did so far is rolled back here,
             # before the DBAPI commit (which then commits nothing), and the step is
@@ -149,13 +165,32 @@ class StepWatch:
             self.state = "refusing"
             conn.connection.dbapi_connection.rollback()
 
+    def _measure_before_leaving(self, conn: Connection) -> None:
+        start, self.start = self.start, None
+        found: list[losses.Loss] = []
+        if start is not None:
+            with _measuring(conn.connection.dbapi_connection) as own:
+                found = losses.destroyed(own, start, self.version_table)
+                if not found:
+                    own.execute(f"RELEASE SAVEPOINT {losses.SAVEPOINT}")
+        if found:
+            self.pending = refusal(self.running(), found)
+            self.state = "refusing"
+            conn.connection.dbapi_connection.rollback()
+        else:
+            self.state = "outside"
+
     def _rolled_back(self, _conn: Any) -> None:
-        self.state = "stopped"
+        if self.state != "outside":  # the autocommit block's own bookkeeping aside
+            self.state = "stopped"
 
     def step_done(self, connection: Connection) -> None:
         """Inside the step's transaction, after it ran: refuse it if it destroyed data."""
         if self.state == "refusing":  # it left its transaction without a statement outside
-            raise unmeasurable(self.running())
+            raise self.pending or unmeasurable(self.running())
+        if self.state == "outside":  # its last work was a block that destroys no data
+            self.state = "done" if self.owned else "between"
+            return
         if self.state != "in step":
             return
         start, self.start = self.start, None
@@ -169,6 +204,12 @@ class StepWatch:
                 raise refusal(self.running(), found)
             own.execute(f"RELEASE SAVEPOINT {losses.SAVEPOINT}")
         self.state = "done" if self.owned else "between"
+
+
+def _keeps_data(conn: Any) -> bool:
+    """Whether the connection is running, or about to run, a block outside a transaction
+    that destroys no data (dbtools/operations/outside.py)."""
+    return bool(conn.info.get(KEEPS_DATA))
 
 
 def watch(

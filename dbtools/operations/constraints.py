@@ -213,7 +213,7 @@ def _add_unique_using_index(operations: Operations, op: AddUniqueUsingIndexOp) -
         matching.require_same_constraint(operations, table, name, schema, build)
         return  # an earlier run attached it
     index = CreateIndexConcurrentlyOp(name, table, op.columns, schema=schema, unique=True)
-    with outside_transaction(operations) as outside:
+    with outside_transaction(operations, keeps_data=True) as outside:
         build_index(operations, outside, index)
     quoted = quote(operations, name)
     operations.execute(
@@ -248,7 +248,7 @@ def add_check(
 
 def validate(operations: Operations, table: str, name: str, schema: str | None) -> None:
     """VALIDATE CONSTRAINT outside the revision's transaction; then it must be validated."""
-    with outside_transaction(operations) as outside:
+    with outside_transaction(operations, keeps_data=True) as outside:
         operations.execute(
             f"ALTER TABLE {quote(operations, table, schema)} "
             f"VALIDATE CONSTRAINT {quote(operations, name)}"

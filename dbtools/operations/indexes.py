@@ -82,7 +82,7 @@ class DropIndexConcurrentlyOp(MigrateOperation):
 
 @Operations.implementation_for(CreateIndexConcurrentlyOp)
 def _create_index_concurrently(operations: Operations, op: CreateIndexConcurrentlyOp) -> None:
-    with outside_transaction(operations) as outside:
+    with outside_transaction(operations, keeps_data=True) as outside:
         build_index(operations, outside, op)
 
 
@@ -119,7 +119,7 @@ def build_index(operations: Operations, outside: Outside, op: CreateIndexConcurr
 
 @Operations.implementation_for(DropIndexConcurrentlyOp)
 def _drop_index_concurrently(operations: Operations, op: DropIndexConcurrentlyOp) -> None:
-    with outside_transaction(operations) as outside:
+    with outside_transaction(operations, keeps_data=True) as outside:
         if not outside.concurrently:  # inside a caller's transaction: the plain form
             operations.drop_index(op.index_name, op.table_name, schema=op.schema, if_exists=True)
             return

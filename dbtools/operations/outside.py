@@ -12,6 +12,12 @@ When the run happens inside a transaction its caller owns (pytest-alembic's
 `test_downgrade_leaves_no_trace` hands one in, and rolls it back), nothing may be
 committed: the block then runs inside that transaction, and the operations use their
 plain, transactional forms, which build the same schema.
+
+A block that by its nature destroys no data (an index built or dropped, a constraint
+validated) says so (`keeps_data=True`): while it runs, the connection carries `KEEPS_DATA`,
+and a downgrade's consent (dbtools/apply/consent.py) lets it run once what the step did
+inside its transaction has been measured. Any other block (a backfill, an
+`autocommit_block()` in a revision) is refused there without ALLOW_DATA_LOSS=1.
 """
 
 from collections.abc import Iterator
@@ -23,6 +29,8 @@ from alembic.operations import Operations
 from sqlalchemy import text
 
 from dbtools.core import options, settings
+
+KEEPS_DATA = "dbtools.outside_keeps_data"  # a key of the connection's `info`
 
 
 @dataclass(frozen=True)
@@ -48,19 +56,25 @@ def caller_owns_transaction(context: Any) -> bool:
 
 
 @contextmanager
-def outside_transaction(operations: Operations) -> Iterator[Outside]:
-    """Commit the revision so far, run the block in autocommit mode, begin again."""
+def outside_transaction(operations: Operations, *, keeps_data: bool = False) -> Iterator[Outside]:
+    """Commit the revision so far, run the block in autocommit mode, begin again.
+    `keeps_data`: the block cannot destroy data (index builds and drops, VALIDATE)."""
     context = operations.get_context()
     if caller_owns_transaction(context):
         yield Outside(online=True, concurrently=False)
         return
     timeouts = timeouts_of(context)
-    with context.autocommit_block():
-        operations.execute(f"SET statement_timeout = '{timeouts.concurrent}'")
-        yield Outside(online=not context.as_sql, concurrently=True)
-        # Restored on success only: a failed run ends its session (a retry starts anew).
-        if not context.as_sql:
-            operations.execute(f"SET statement_timeout = '{timeouts.statement}'")
+    info = operations.get_bind().info if keeps_data and not context.as_sql else {}
+    info[KEEPS_DATA] = True  # set before the commit that leaves the transaction
+    try:
+        with context.autocommit_block():
+            operations.execute(f"SET statement_timeout = '{timeouts.concurrent}'")
+            yield Outside(online=not context.as_sql, concurrently=True)
+            # Restored on success only: a failed run ends its session (a retry starts anew).
+            if not context.as_sql:
+                operations.execute(f"SET statement_timeout = '{timeouts.statement}'")
+    finally:
+        info.pop(KEEPS_DATA, None)
 
 
 def quote(operations: Operations, name: str, schema: str | None = None) -> str:

@@ -34,7 +34,7 @@ TEST_WORKERS ?= auto
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" EMPTY=1 (revision), FROM= TO= (sql), FROM= REVIEW_FORMAT=json (review)"
+	@echo "  Variables: REV=<revision> (upgrade, downgrade), m=\"message\" EMPTY=1 (revision), FROM= TO= (sql), FROM= REVIEW_FORMAT=json (review), TO= (squash)"
 	@echo "  verify: VERIFY_FORMAT=json, VERIFY_SCRATCH_URL=<server>, VERIFY_SCHEMAS=a,b; MIGRATION_VERIFY=1 make upgrade"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -85,7 +85,7 @@ test: $(STAMP) ## the whole suite, starting its own PostgreSQL (TEST_WORKERS par
 generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrations/HEAD, ...)
 	@$(RUN) generate
 
-check: $(STAMP) ## fail on drift, several heads, stale artefacts or lint findings, in one list
+check: $(STAMP) ## fail on drift, several heads, an edited released revision, stale artefacts, lint or lock-trace findings, in one list
 	@$(RUN) check
 
 release: $(STAMP) ## mark every revision as released (migrations/RELEASED); commit it with the release

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import schema
-from tests import team
 from tests.repo_copy import make
 
 
@@ -46,8 +45,8 @@ def revision(root: Path, env: dict[str, str], message: str, docstring: str) -> P
     """`make format`, `make revision m=...`, then the docstring written in by hand."""
     formatted = make(root, "format", env)
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
-    path = team.make_revision(root, env, message)
-    team.write_docstring(path, docstring)
+    path = make_revision(root, env, message)
+    write_docstring(path, docstring)
     return path
 
 
@@ -59,3 +58,29 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def drift_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if " - drift: " in line]
+
+
+def new_revisions(root: Path, before: set[str]) -> list[Path]:
+    return sorted(
+        p for p in (root / "migrations" / "versions").glob("*.py") if p.name not in before
+    )
+
+
+def make_revision(root: Path, env: dict[str, str], message: str) -> Path:
+    """`make revision m=...`, then the docstring written in place of the placeholder."""
+    before = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
+    done = make(root, "revision", env, m=message)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [path] = new_revisions(root, before)
+    return path
+
+
+def write_docstring(path: Path, text: str) -> None:
+    source = path.read_text()
+    written, count = re.subn(r"<Say what changes and why\..*?>", text, source, flags=re.S)
+    assert count == 1, source
+    path.write_text(written)
+
+
+def revision_id(path: Path) -> str:
+    return path.stem.split("-", 1)[1].split("_", 1)[0]

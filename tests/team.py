@@ -1,17 +1,19 @@
 """Test support: what a team adds to a copy of the repository, written as a team would.
 
-A second model module (a table with a foreign key to users, an enum, a named CHECK, a
-server default, an index), registered in `schema/models.py`; the revision for it comes
-from `make revision`, and its docstring is then written by hand, as the template asks.
+A model module (a table with a foreign key to the test's own `people` table of
+tests/own_table.py, an enum, a named CHECK, a server default, an index), registered in
+`schema/models.py` with that table's module; the revision for both comes from `make
+revision`, and its docstring is then written by hand, as the template asks. Nothing here
+names the example table.
 """
 
-import re
 from pathlib import Path
 
 from sqlalchemy import Enum
 
 import schema
-from tests.repo_copy import make
+from tests import own_table
+from tests.own_models import add_module
 
 
 def _free(stem: str, taken: set[str]) -> str:
@@ -33,8 +35,9 @@ CLASS = "".join(part.title() for part in TABLE.split("_"))
 MODULE = TABLE  # schema/<MODULE>.py
 ENUM_VALUES = ["pending", "paid"]
 CHECK = f"ck_{TABLE}_quantity_positive"
-INDEX = f"ix_{TABLE}_user_id"
-FOREIGN_KEY = f"fk_{TABLE}_user_id_users"
+PARENT = own_table.TABLE  # what the foreign key references
+INDEX = f"ix_{TABLE}_person_id"
+FOREIGN_KEY = f"fk_{TABLE}_person_id_{PARENT}"
 
 MODEL = f'''"""The `{TABLE}` table: what people ordered."""
 
@@ -61,8 +64,8 @@ class {CLASS}(Base):
     id: Mapped[int] = mapped_column(
         BigInteger, Identity(always=False), primary_key=True, comment="Surrogate key."
     )
-    user_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True, comment="Who."
+    person_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("{PARENT}.id", ondelete="CASCADE"), index=True, comment="Who."
     )
     status: Mapped[{CLASS}Status] = mapped_column(
         Enum({CLASS}Status, name="{ENUM}"),
@@ -75,43 +78,13 @@ class {CLASS}(Base):
 '''
 
 DOCSTRING = (
-    "A new, empty table and its enum type: nothing that exists is locked, so it is safe\n"
-    "while services run. The downgrade drops the table and the type."
+    "New, empty tables and an enum type: nothing that exists is locked, so it is safe\n"
+    "while services run. The downgrade drops the tables and the type."
 )
 
 
 def add_model(root: Path) -> None:
-    """Write the model module and register it in the package, as the README says."""
-    (root / "schema" / f"{MODULE}.py").write_text(MODEL)
-    models = root / "schema" / "models.py"
-    anchor = "from schema.user import User\n"
-    source = models.read_text()
-    assert anchor in source
-    source = source.replace(anchor, f"from schema.{MODULE} import {CLASS}\n{anchor}")
-    models.write_text(source.replace('__all__ = ["Base", ', f'__all__ = ["Base", "{CLASS}", '))
-
-
-def new_revisions(root: Path, before: set[str]) -> list[Path]:
-    return sorted(
-        p for p in (root / "migrations" / "versions").glob("*.py") if p.name not in before
-    )
-
-
-def make_revision(root: Path, env: dict[str, str], message: str) -> Path:
-    """`make revision m=...`, then the docstring written in place of the placeholder."""
-    before = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
-    done = make(root, "revision", env, m=message)
-    assert done.returncode == 0, done.stdout + done.stderr
-    [path] = new_revisions(root, before)
-    return path
-
-
-def write_docstring(path: Path, text: str = DOCSTRING) -> None:
-    source = path.read_text()
-    written, count = re.subn(r"<Say what changes and why\..*?>", text, source, flags=re.S)
-    assert count == 1, source
-    path.write_text(written)
-
-
-def revision_id(path: Path) -> str:
-    return path.stem.split("-", 1)[1].split("_", 1)[0]
+    """Write the model modules (the parent table's and this one) and register them in the
+    package, as the README says."""
+    own_table.add_model(root)
+    add_module(root, MODULE, [CLASS], MODEL)

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import schema
-from tests import team
+from tests import own_models
 from tests.own_models import add_module
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, make, psql, run
@@ -124,7 +124,9 @@ def test_a_live_database_is_adopted_verified_and_stamped_unchanged(
     made = make(root, "revision", scratch, m="Adopt the shop schema")
     assert made.returncode == 0, made.stdout + made.stderr
     [path] = (root / "migrations" / "versions").glob("*.py")
-    team.write_docstring(path, "The schema the live shop database has; stamped there, never run.")
+    own_models.write_docstring(
+        path, "The schema the live shop database has; stamped there, never run."
+    )
     checked = make(root, "check", scratch)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

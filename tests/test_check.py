@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 import schema
 from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
-from tests import team
+from tests import own_models
 from tests.chain import free_column
 from tests.pg import url_string, versions
 from tests.repo_copy import (
@@ -137,7 +137,7 @@ def test_model_change_fails_check_then_make_revision_fixes_it(server_url, databa
         "template's placeholder (<Say what changes and why...>): replace it with what the "
         "revision changes and why"
     ) in unwritten.stdout.splitlines()
-    team.write_docstring(revision_file, "A nullable column: catalog only, safe online.")
+    own_models.write_docstring(revision_file, "A nullable column: catalog only, safe online.")
     after = make(root, "check", server)
     assert after.returncode == 0, after.stdout + after.stderr
 

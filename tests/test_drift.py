@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 import schema
-from tests import team
+from tests import own_models, team
 from tests.chain import free_column
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
@@ -52,7 +52,9 @@ def grown(tmp_path, server_url):
     env = clean_env(DATABASE_URL=url_string(server_url))
     team.add_model(root)
     assert make(root, "format", env).returncode == 0
-    team.write_docstring(team.make_revision(root, env, "Create the orders table"))
+    own_models.write_docstring(
+        own_models.make_revision(root, env, "Create the orders table"), team.DOCSTRING
+    )
     assert make(root, "check", env).returncode == 0
     return root, env
 
@@ -107,10 +109,10 @@ def test_drift_names_every_change_and_the_revision_makes_it(grown, database_url)
     made = make(root, "revision", env, m="Orders change")
     assert made.returncode == 0, made.stderr
     assert RENAME_HINT in made.stderr  # said while the revision is written, too
-    [path] = team.new_revisions(root, before_files)
+    [path] = own_models.new_revisions(root, before_files)
     source = path.read_text()
     assert f"op.execute(\"ALTER TYPE {ENUM} ADD VALUE 'shipped' AFTER 'paid'\")" in source
-    team.write_docstring(path, "Orders change; the rename is written as drop and add here.")
+    own_models.write_docstring(path, "Orders change; the rename is written as drop and add here.")
     # No drift left; what remains is the linter's say on dropping and re-adding
     # constraints on a live table, which is the DBA's call (a waiver or safer forms).
     again = make(root, "check", env)

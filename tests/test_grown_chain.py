@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 import schema
 from dbtools.core.paths import REPO_ROOT
-from tests import team
+from tests import own_models, team
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
@@ -60,13 +60,13 @@ def test_a_team_revision_passes_check_and_the_per_revision_tests(
     team.add_model(root)
     assert make(root, "format", env).returncode == 0  # sorts the new import and __all__
 
-    path = team.make_revision(root, env, "Create the orders table")
+    path = own_models.make_revision(root, env, "Create the orders table")
     source = path.read_text()
     # The enum's type is created before the table and dropped after it.
     assert source.index(".create(op.get_bind())") < source.index("op.create_table(")
     assert source.index(f'op.drop_table("{team.TABLE}")') < source.index(".drop(op.get_bind())")
 
-    team.write_docstring(path)
+    own_models.write_docstring(path, team.DOCSTRING)
     checked = make(root, "check", env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     docs = (root / "docs" / "schema.md").read_text()  # generated with the revision

@@ -12,7 +12,7 @@ import sys
 from sqlalchemy import text
 
 import schema
-from tests import team
+from tests import own_models
 from tests.chain import HEAD, free_column
 from tests.pg import column, url_string, versions
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
@@ -53,17 +53,17 @@ def test_make_revision_empty_writes_a_data_revision_that_runs(tmp_path, server_u
     before = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
     done = make(root, "revision", env, m="Name the unnamed users", EMPTY="1")
     assert done.returncode == 0, done.stdout + done.stderr
-    [path] = team.new_revisions(root, before)
+    [path] = own_models.new_revisions(root, before)
     source = path.read_text()
     # The template, imports and all: nothing stripped them.
     assert source.startswith('"""Name the unnamed users')
     assert "import sqlalchemy as sa\nfrom alembic import op\n" in source
     assert f'down_revision: str | Sequence[str] | None = "{HEAD}"' in source
     # Its SQL and the head file came with it.
-    assert (root / "migrations" / "HEAD").read_text() == f"{team.revision_id(path)}\n"
+    assert (root / "migrations" / "HEAD").read_text() == f"{own_models.revision_id(path)}\n"
 
     fill_upgrade(path, DATA_STEP)
-    team.write_docstring(path, "Fills in missing names; reads and writes users rows only.")
+    own_models.write_docstring(path, "Fills in missing names; reads and writes users rows only.")
     assert make(root, "generate", env).returncode == 0
     checked = make(root, "check", env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -85,12 +85,12 @@ def test_plain_alembic_revision_keeps_op_and_runs(tmp_path, database_url):
     before = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
     done = alembic(root, ["revision", "-m", "Name the unnamed users"], env)
     assert done.returncode == 0, done.stderr
-    [path] = team.new_revisions(root, before)
+    [path] = own_models.new_revisions(root, before)
     assert "from alembic import op\n" in path.read_text()
     fill_upgrade(path, DATA_STEP)
     upgraded = alembic(root, ["upgrade", "head"], env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert versions(database_url) == [team.revision_id(path)]
+    assert versions(database_url) == [own_models.revision_id(path)]
 
 
 def test_alembic_check_passes_on_a_clean_tree_and_names_drift(tmp_path, database_url):

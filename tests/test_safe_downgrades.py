@@ -19,7 +19,7 @@ from dbtools.operations.constraints import (
     SetNotNullSafelyOp,
 )
 from dbtools.operations.indexes import CreateIndexConcurrentlyOp, DropIndexConcurrentlyOp
-from tests import team
+from tests import own_models, team
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools
 
@@ -35,15 +35,15 @@ def test_an_index_added_to_an_existing_table_is_dropped_concurrently(server_url,
     root = copy_repo(tmp_path)
     env = clean_env(DATABASE_URL=url_string(server_url))
     team.add_model(root)
-    first = team.make_revision(root, env, f"add {team.TABLE}")
-    team.write_docstring(first)
+    first = own_models.make_revision(root, env, f"add {team.TABLE}")
+    own_models.write_docstring(first, team.DOCSTRING)
     model = root / "schema" / f"{team.MODULE}.py"
     source = model.read_text()
     plain = 'BigInteger, server_default=text("1"), comment="How many."'
     assert plain in source
     model.write_text(source.replace(plain, plain.replace("BigInteger,", "BigInteger, index=True,")))
 
-    revision = team.make_revision(root, env, f"index {team.TABLE} quantity")
+    revision = own_models.make_revision(root, env, f"index {team.TABLE} quantity")
     written = revision.read_text()
     index = f"ix_{team.TABLE}_quantity"
     assert f"op.create_index_concurrently(op.f('{index}'),'{team.TABLE}'" in body(
@@ -55,12 +55,12 @@ def test_an_index_added_to_an_existing_table_is_dropped_concurrently(server_url,
 
     # Both ways on a database whose table holds rows.
     target = clean_env(DATABASE_URL=url_string(engine.url))
-    up = dbtools(root, ["upgrade", team.revision_id(first)], target)
+    up = dbtools(root, ["upgrade", own_models.revision_id(first)], target)
     assert up.returncode == 0, up.stderr
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (name, email) VALUES ('a', 'a@x')"))
-        user = conn.execute(text("SELECT id FROM users")).scalar()
-        conn.execute(text(f"INSERT INTO {team.TABLE} (user_id) VALUES ({user}), ({user})"))
+        conn.execute(text(f"INSERT INTO {team.PARENT} (name, email) VALUES ('a', 'a@x')"))
+        person = conn.execute(text(f"SELECT id FROM {team.PARENT}")).scalar()
+        conn.execute(text(f"INSERT INTO {team.TABLE} (person_id) VALUES ({person}), ({person})"))
     assert dbtools(root, ["upgrade", "head"], target).returncode == 0
     exists = f"SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{index}')"
     with engine.connect() as conn:

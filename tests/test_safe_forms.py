@@ -20,7 +20,7 @@ from sqlalchemy import text
 from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review import safe_forms
-from tests import team
+from tests import own_models
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
@@ -122,7 +122,7 @@ def test_make_revision_writes_the_safe_forms_and_check_passes(server_url, engine
     assert "op.create_index(op.f('ix_badges_user_id'),'badges'" in upgrade
     assert "if_not_exists=True" in upgrade
 
-    team.write_docstring(revision, DOCSTRING)
+    own_models.write_docstring(revision, DOCSTRING)
     assert make(root, "generate", env).returncode == 0
     checked = make(root, "check", env)
     assert checked.returncode == 0, checked.stdout + checked.stderr

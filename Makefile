@@ -30,7 +30,7 @@ TEST_WORKERS ?= auto
 .PHONY: help venv upgrade downgrade revision current history heads sql db db-stop db-reset psql test \
 	generate check lint format release
 .PHONY: bench bench-quick
-.PHONY: audit test-matrix verify review squash
+.PHONY: audit test-matrix verify review squash test-without-example
 
 help: ## list the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,9 @@ psql: $(STAMP) ## open psql on the configured database
 
 test: $(STAMP) ## the whole suite, starting its own PostgreSQL (TEST_WORKERS parallel, default one per core)
 	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+test-without-example: $(STAMP) ## the whole suite again, in a copy without the example table (CI runs it after make test)
+	@DBTOOLS_TEST_WITHOUT_EXAMPLE=1 $(BIN)/python -m pytest -p no:xdist -p no:cacheprovider -s -q tests/test_without_the_example.py
 
 generate: $(STAMP) ## rewrite every generated artefact (per-revision SQL, migrations/HEAD, ...)
 	@$(RUN) generate

@@ -11,7 +11,6 @@ and after the revision, never from a list here.
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -21,44 +20,9 @@ from tests.chain import SCRIPTS, UNRELEASED
 from tests.harness import columns
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import cli_env, command, error_line, run, start, state, versions, wait_for
+from tests.sample_rows import fill
 
 CHAIN = SCRIPTS
-
-
-def sample(column: sa.Column) -> object:
-    """A value of the column's type (one row per table: uniqueness holds)."""
-    python_type = getattr(column.type, "enums", None)
-    if python_type:
-        return python_type[0]
-    kind = column.type.python_type
-    length = getattr(column.type, "length", None) or 8
-    return {
-        int: 1,
-        str: "x" * min(length, 8),
-        bool: True,
-        float: 1.0,
-        datetime: datetime.now(UTC),
-    }.get(kind)
-
-
-def fill(engine, nullable_null: bool) -> None:
-    """One row in every table; nullable columns NULL when `nullable_null`."""
-    metadata = sa.MetaData()
-    metadata.reflect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            if table.name == "alembic_version":
-                continue
-            row = {
-                c.name: None if (c.nullable and nullable_null) else sample(c)
-                for c in table.columns
-                if not (
-                    c.server_default is not None
-                    or c.identity is not None
-                    or c.autoincrement is True
-                )
-            }
-            conn.execute(table.insert().values(**row))
 
 
 # Revisions not released yet; the whole chain's downgrade is the next two tests.

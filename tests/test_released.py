@@ -35,12 +35,22 @@ def test_the_repository_releases_its_chain_unedited():
     assert problems() == []
 
 
-def test_check_names_an_edited_released_revision(tmp_path, server_url):
+def released_copy(tmp_path: Path, env: dict[str, str]) -> Path:
+    """A copy whose whole chain is released (`make release`, whatever the repository's
+    own chain has released so far)."""
     root = copy_repo(tmp_path)
+    done = make(root, "release", env)
+    assert done.returncode == 0, done.stderr
     assert HEAD in released.read(root / "migrations" / "RELEASED")
+    return root
+
+
+def test_check_names_an_edited_released_revision(tmp_path, server_url):
+    env = clean_env(DATABASE_URL=url_string(server_url))
+    root = released_copy(tmp_path, env)
     edited = revision_file(root, HEAD)
     edited.write_text(edited.read_text() + "# a comment added after the release\n")
-    done = make(root, "check", clean_env(DATABASE_URL=url_string(server_url)))
+    done = make(root, "check", env)
     assert done.returncode != 0
     shown = edited.relative_to(root)
     assert released_problems(done.stdout) == [
@@ -51,7 +61,8 @@ def test_check_names_an_edited_released_revision(tmp_path, server_url):
 
 
 def test_release_marks_new_revisions_and_then_protects_them(tmp_path, server_url):
-    root = copy_repo(tmp_path)
+    env = clean_env(DATABASE_URL=url_string(server_url))
+    root = released_copy(tmp_path, env)
     table = free_table("release_notes")
     new = write_revision(
         root,
@@ -61,7 +72,6 @@ def test_release_marks_new_revisions_and_then_protects_them(tmp_path, server_url
         f'op.create_table("{table}", sa.Column("id", sa.BigInteger, primary_key=True))',
         f'op.drop_table("{table}")',
     )
-    env = clean_env(DATABASE_URL=url_string(server_url))
     # Not released yet: editing it is what a pull request does.
     new.write_text(new.read_text() + "# still being written\n")
     done = make(root, "release", env)

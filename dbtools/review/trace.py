@@ -36,6 +36,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pglast
+from pglast import ast
+from pglast.visitors import Visitor
 from sqlalchemy import Connection, event
 
 from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
@@ -403,6 +406,30 @@ def _steps(raw: list[_Raw]) -> Iterator[Step]:
 
 
 def _names_bookkeeping(sql: str) -> bool:
-    """DDL of the bookkeeping that takes no relation lock (`CREATE SCHEMA` of the log)."""
-    lowered = sql.lower()
-    return LOG_SCHEMA in lowered or bookkeeping().version_table in lowered
+    """DDL of the bookkeeping that takes no relation lock (`CREATE SCHEMA IF NOT EXISTS` of
+    the log, `CREATE TABLE IF NOT EXISTS` of a table that exists): every object the
+    statement names, read with PostgreSQL's own parser, is bookkeeping."""
+    try:
+        statements = pglast.parse_sql(sql)
+    except pglast.parser.ParseError:
+        return False
+    named = _Named()
+    for statement in statements:
+        named(statement)
+    names = bookkeeping()
+    return bool(named.objects) and all(
+        names.is_bookkeeping(kind, name, where) for kind, where, name in named.objects
+    )
+
+
+class _Named(Visitor):
+    """The relations and schemas a statement names, as (kind, schema, name)."""
+
+    def __init__(self) -> None:
+        self.objects: list[tuple[str, str | None, str]] = []
+
+    def visit_RangeVar(self, _ancestors: object, node: ast.RangeVar) -> None:
+        self.objects.append(("table", node.schemaname, node.relname))
+
+    def visit_CreateSchemaStmt(self, _ancestors: object, node: ast.CreateSchemaStmt) -> None:
+        self.objects.append(("schema", None, node.schemaname))

@@ -7,6 +7,8 @@ with `make` as a team would.
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import schema
@@ -32,6 +34,11 @@ def add_module(root: Path, module: str, classes: list[str], source: str) -> None
     listed = ", ".join(f'"{n}"' for n in sorted({*names, *classes}))
     text = re.sub(r"__all__ = \[[^\]]*\]", f"__all__ = [{listed}]", text, flags=re.S)
     models.write_text(text)
+    # Its import line where ruff's import sorting puts it, as `make format` would.
+    ruff = Path(sys.executable).parent / "ruff"
+    subprocess.run(
+        [str(ruff), "check", "--fix", "--quiet", "--select", "I", str(models)], check=True
+    )
 
 
 def exported(source: str) -> list[str]:

@@ -14,12 +14,13 @@ from sqlalchemy import Engine, text
 
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.paths import REPO_ROOT
+from tests.chain import TABLES
+from tests.harness import columns as tables_and_columns
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     HEAD,
     REVISIONS,
     cli_env,
-    columns,
     command,
     log_rows,
     model_columns,
@@ -35,6 +36,11 @@ pytestmark = pytest.mark.xdist_group("timing")
 PARALLEL_RUNS = 8
 WAITING = "Waiting for another migration run"
 TOOLS = ("make", "alembic", "dbtools", "alembic")  # make upgrade runs `python -m dbtools`
+
+
+def at_head() -> dict[str, set[str]]:
+    """Each table of the models (in every schema they use) with the columns head gives it."""
+    return {table: set(model_columns(table)) for table in TABLES}
 
 
 def test_eight_parallel_upgrades_apply_each_revision_once(
@@ -73,7 +79,7 @@ def test_eight_parallel_upgrades_apply_each_revision_once(
     assert waited == PARALLEL_RUNS
     assert versions(engine) == [HEAD]
     assert log_rows(engine) == upgrades()
-    assert sorted(columns(engine, "users")) == model_columns("users")
+    assert tables_and_columns(engine) == at_head()
     figure(
         "parallel upgrades",
         f"{PARALLEL_RUNS}/{PARALLEL_RUNS} exited 0 in {elapsed:.1f} s; "
@@ -115,10 +121,10 @@ def test_upgrade_and_downgrade_racing_serialise(tmp_path, database_url, engine: 
     assert rows in (upgrade_first, downgrade_first)
     if rows == upgrade_first:
         assert versions(engine) == []
-        assert columns(engine, "users") == []
+        assert tables_and_columns(engine) == {}
     else:
         assert versions(engine) == [SLOW_UP]
-        assert sorted(columns(engine, "users")) == model_columns("users")
+        assert tables_and_columns(engine) == at_head()
     figure("upgrade vs downgrade race", f"serialised: the {waited[0]} waited; both exited 0")
 
 

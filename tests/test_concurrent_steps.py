@@ -1,11 +1,12 @@
 """Steps outside a transaction: a failed concurrent build is never recorded as applied.
 
-A revision (chained off the current head, in a copy of the repository) adds a column in
-its transaction, then builds a unique index concurrently. The build is made to fail by
-duplicate rows, by a writer's open transaction (lock timeout, with and without retries)
-and by SIGTERM. Each time: no INVALID index remains once the blocker is gone, the version
-did not advance, the error says what committed; after the cause is fixed the same command
-gives a valid index and the head, never `already exists` from the first half.
+A revision (in a copy of the repository, chained off the test's own table, which follows
+the current head: tests/own_table.py) adds a column in its transaction, then builds a
+unique index concurrently. The build is made to fail by duplicate rows, by a writer's open
+transaction (lock timeout, with and without retries) and by SIGTERM. Each time: no INVALID
+index remains once the blocker is gone, the version did not advance, the error says what
+committed; after the cause is fixed the same command gives a valid index and the head,
+never `already exists` from the first half.
 """
 
 import signal
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from dbtools.core.chain import script_directory
+from tests import own_table
 from tests.chain import free_table
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
@@ -29,34 +31,43 @@ from tests.runs import (
 
 HEAD = script_directory().get_current_head()
 NEW = "f6f6f6f6f6f6"
+# The table the revision alters, and the revision before NEW (where a failed run stays).
+TABLE, BEFORE = own_table.TABLE, own_table.REVISION
+INDEX = f"ix_{TABLE}_nickname"
 
-UPGRADE = """
-op.add_column("users", sa.Column("nickname", sa.Text()), if_not_exists=True)
-op.execute("UPDATE users SET nickname = name")
-op.create_index_concurrently("ix_users_nickname", "users", [sa.text("{key}")], unique=True)
+UPGRADE = f"""
+op.add_column("{TABLE}", sa.Column("nickname", sa.Text()), if_not_exists=True)
+op.execute("UPDATE {TABLE} SET nickname = name")
+op.create_index_concurrently("{INDEX}", "{TABLE}", [sa.text("{{key}}")], unique=True)
 """
-DOWNGRADE = 'op.drop_index("ix_users_nickname", "users")\nop.drop_column("users", "nickname")'
+DROP_INDEX = f'op.drop_index("{INDEX}", "{TABLE}")'
+DOWNGRADE = f'{DROP_INDEX}\nop.drop_column("{TABLE}", "nickname")'
 
-INDEXES = "SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'users'::regclass AND indexrelid::regclass::text = 'ix_users_nickname'"  # noqa: E501
+INDEXES = (
+    "SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
+    f"WHERE indrelid = '{TABLE}'::regclass AND indexrelid::regclass::text = '{INDEX}'"
+)
 
 
 # For the lock tests: no ALTER TABLE first, which would wait for the writer itself.
-INDEX_ONLY = 'op.create_index_concurrently("ix_users_nickname", "users", ["name"])'
+INDEX_ONLY = f'op.create_index_concurrently("{INDEX}", "{TABLE}", ["name"])'
 
 
 def repo_with(tmp_path, key: str = "nickname", upgrade: str = UPGRADE):
     root = copy_repo(tmp_path)
-    downgrade = DOWNGRADE if upgrade == UPGRADE else 'op.drop_index("ix_users_nickname", "users")'
-    write_revision(root, NEW, HEAD, "Unique nicknames.", upgrade.format(key=key), downgrade)
+    own_table.add_revision(root, HEAD)
+    downgrade = DOWNGRADE if upgrade == UPGRADE else DROP_INDEX
+    write_revision(root, NEW, BEFORE, "Unique nicknames.", upgrade.format(key=key), downgrade)
     return root
 
 
-def at_head_with_people(root, database_url, engine: Engine, names: list[str]) -> None:
-    assert run(root, ["upgrade", HEAD], cli_env(database_url)).returncode == 0
+def with_people(root, database_url, engine: Engine, names: list[str]) -> None:
+    """The chain and the own table applied, holding people called `names`."""
+    assert run(root, ["upgrade", BEFORE], cli_env(database_url)).returncode == 0
     with engine.begin() as conn:
         for i, name in enumerate(names):
             conn.execute(
-                text("INSERT INTO users (name, email) VALUES (:n, :e)"),
+                text(f"INSERT INTO {TABLE} (name, email) VALUES (:n, :e)"),
                 {"n": name, "e": f"p{i}@example.org"},
             )
 
@@ -68,7 +79,7 @@ def nickname_index(engine: Engine) -> list[tuple[str, bool]]:
 
 def test_unique_build_over_duplicates_leaves_nothing_then_resumes(tmp_path, database_url, engine):
     root = repo_with(tmp_path)
-    at_head_with_people(root, database_url, engine, ["Ada", "Ada", "Bo"])
+    with_people(root, database_url, engine, ["Ada", "Ada", "Bo"])
     env = cli_env(database_url)
 
     failed = run(root, ["upgrade", "head"], env)
@@ -78,33 +89,33 @@ def test_unique_build_over_duplicates_leaves_nothing_then_resumes(tmp_path, data
         f"revision {NEW} (Unique nicknames) failed in `CREATE UNIQUE INDEX CONCURRENTLY",
         "could not create unique index",
         "is duplicated",
-        "ALTER TABLE users ADD COLUMN IF NOT EXISTS nickname TEXT",
-        "UPDATE users SET nickname = name",
-        f"the version stays at {HEAD}",
-        "the INVALID index ix_users_nickname it left was dropped",
+        f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS nickname TEXT",
+        f"UPDATE {TABLE} SET nickname = name",
+        f"the version stays at {BEFORE}",
+        f"the INVALID index {INDEX} it left was dropped",
         "run the same command again",
     ):
         assert part in line, line
     assert "rolled back and the database stays" not in line
     assert nickname_index(engine) == []
-    assert versions(engine) == [HEAD]
-    assert "nickname" in columns(engine, "users")  # what committed, as the message says
+    assert versions(engine) == [BEFORE]
+    assert "nickname" in columns(engine, TABLE)  # what committed, as the message says
 
     with engine.begin() as conn:
-        conn.execute(text("UPDATE users SET name = 'Ada Two' WHERE email = 'p1@example.org'"))
+        conn.execute(text(f"UPDATE {TABLE} SET name = 'Ada Two' WHERE email = 'p1@example.org'"))
     again = run(root, ["upgrade", "head"], env)
     assert again.returncode == 0, again.stderr
     assert "already exists" not in again.stderr
-    assert nickname_index(engine) == [("ix_users_nickname", True)]
+    assert nickname_index(engine) == [(INDEX, True)]
     assert versions(engine) == [NEW]
     with engine.begin() as conn, pytest.raises(Exception, match="duplicate key"):
-        conn.execute(text("INSERT INTO users (name, nickname) VALUES ('x', 'Bo')"))
+        conn.execute(text(f"INSERT INTO {TABLE} (name, nickname) VALUES ('x', 'Bo')"))
 
 
 def writer(engine: Engine):
     """A writer's open transaction: the concurrent build must wait for it."""
     conn = engine.connect()
-    conn.execute(text("INSERT INTO users (name, email) VALUES ('Writer', 'w@example.org')"))
+    conn.execute(text(f"INSERT INTO {TABLE} (name, email) VALUES ('Writer', 'w@example.org')"))
     return conn
 
 
@@ -112,7 +123,7 @@ def test_lock_timeout_fails_without_recording_then_the_next_run_cleans_up(
     tmp_path, database_url, engine
 ):
     root = repo_with(tmp_path, upgrade=INDEX_ONLY)
-    at_head_with_people(root, database_url, engine, ["Ada", "Bo"])
+    with_people(root, database_url, engine, ["Ada", "Bo"])
     env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT="1s")
     holder = writer(engine)
     try:
@@ -120,19 +131,19 @@ def test_lock_timeout_fails_without_recording_then_the_next_run_cleans_up(
         assert failed.returncode != 0
         line = error_line(failed.stderr)
         assert "gave up after MIGRATION_LOCK_TIMEOUT=1s" in line, line
-        assert "the INVALID index ix_users_nickname it left could not be dropped yet" in line
+        assert f"the INVALID index {INDEX} it left could not be dropped yet" in line
         assert "the next run drops it before building again" in line
-        assert versions(engine) == [HEAD]
+        assert versions(engine) == [BEFORE]
         # While the writer's transaction is open, nobody can drop the INVALID index.
-        assert nickname_index(engine) == [("ix_users_nickname", False)]
+        assert nickname_index(engine) == [(INDEX, False)]
     finally:
         holder.rollback()
         holder.close()
 
     again = run(root, ["upgrade", "head"], env)
     assert again.returncode == 0, again.stderr
-    assert "Dropping the INVALID index ix_users_nickname an earlier run left" in again.stderr
-    assert nickname_index(engine) == [("ix_users_nickname", True)]
+    assert f"Dropping the INVALID index {INDEX} an earlier run left" in again.stderr
+    assert nickname_index(engine) == [(INDEX, True)]
     assert versions(engine) == [NEW]
 
 
@@ -145,7 +156,7 @@ WHERE application_name = 'schema-migrations' AND wait_event_type = 'Lock'
 
 def test_retries_start_clean_and_succeed_once_the_writer_ends(tmp_path, database_url, engine):
     root = repo_with(tmp_path, upgrade=INDEX_ONLY)
-    at_head_with_people(root, database_url, engine, ["Ada", "Bo"])
+    with_people(root, database_url, engine, ["Ada", "Bo"])
     env = cli_env(
         database_url,
         MIGRATION_LOCK_TIMEOUT="1s",
@@ -159,7 +170,7 @@ def test_retries_start_clean_and_succeed_once_the_writer_ends(tmp_path, database
         # writer keeps both waiting. Only then does the writer end.
         wait_for(engine, CLEANUP_WAITING)
         wait_for(engine, f"SELECT NOT ({CLEANUP_WAITING.strip()})")
-        assert versions(engine) == [HEAD]
+        assert versions(engine) == [BEFORE]
     finally:
         holder.rollback()
         holder.close()
@@ -167,7 +178,7 @@ def test_retries_start_clean_and_succeed_once_the_writer_ends(tmp_path, database
 
     assert migration.returncode == 0, stderr
     assert "retry 1 of 6" in stderr
-    assert nickname_index(engine) == [("ix_users_nickname", True)]
+    assert nickname_index(engine) == [(INDEX, True)]
     assert versions(engine) == [NEW]
 
 
@@ -181,7 +192,7 @@ def test_sigterm_during_the_build_drops_the_index_and_the_rerun_completes(
     tmp_path, database_url, engine
 ):
     root = repo_with(tmp_path, key="slow_key(nickname)")
-    at_head_with_people(root, database_url, engine, [f"person {i}" for i in range(80)])
+    with_people(root, database_url, engine, [f"person {i}" for i in range(80)])
     with engine.begin() as conn:
         conn.execute(text(SLOW_KEY))
     env = cli_env(database_url)
@@ -194,14 +205,14 @@ def test_sigterm_during_the_build_drops_the_index_and_the_rerun_completes(
     assert migration.returncode == 128 + signal.SIGTERM
     line = error_line(stderr)
     assert f"interrupted by SIGTERM while running revision {NEW}" in line, line
-    assert "ALTER TABLE users ADD COLUMN IF NOT EXISTS nickname TEXT" in line
-    assert "the INVALID index ix_users_nickname it left was dropped" in line
+    assert f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS nickname TEXT" in line
+    assert f"the INVALID index {INDEX} it left was dropped" in line
     assert nickname_index(engine) == []
-    assert versions(engine) == [HEAD]
+    assert versions(engine) == [BEFORE]
 
     again = run(root, ["upgrade", "head"], env)
     assert again.returncode == 0, again.stderr
-    assert nickname_index(engine) == [("ix_users_nickname", True)]
+    assert nickname_index(engine) == [(INDEX, True)]
     assert versions(engine) == [NEW]
 
 

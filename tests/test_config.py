@@ -80,7 +80,7 @@ def test_timeouts_have_documented_defaults_and_can_be_overridden():
     )
     assert custom.sql() == ["SET lock_timeout = '250ms';", "SET statement_timeout = '1h';"]
     with pytest.raises(UserError, match="MIGRATION_LOCK_TIMEOUT"):
-        settings.timeouts({"MIGRATION_LOCK_TIMEOUT": "5s; DROP TABLE users"})
+        settings.timeouts({"MIGRATION_LOCK_TIMEOUT": "5s; DROP TABLE t"})
 
 
 def test_steps_outside_a_transaction_have_their_own_statement_timeout():

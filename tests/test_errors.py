@@ -128,7 +128,8 @@ CASES = [
         None,
         {},
         ["revision", "-m", " "],
-        'a revision needs a message: make revision m="add phone to users"',
+        # The line goes on with an example message: the tool's wording, not a table's.
+        'a revision needs a message: make revision m="',
     ),
 ]
 

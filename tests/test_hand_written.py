@@ -3,7 +3,8 @@
 
 A hand-written revision comes from the same template, keeps the template's `op` and `sa`
 imports whatever the post-write hooks do, and runs: its first `op.execute` reaches the
-database.
+database. Each copy first gets the test's own table (tests/own_table.py) after head: the
+data step fills in its rows, and the drift `alembic check` names is a column added to it.
 """
 
 import subprocess
@@ -12,14 +13,16 @@ import sys
 from sqlalchemy import text
 
 import schema
-from tests import own_models
-from tests.chain import HEAD, free_column
+from tests import own_models, own_table
+from tests.chain import HEAD
 from tests.pg import column, url_string, versions
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
-DATA_STEP = """
-    users = sa.table("users", sa.column("name", sa.String))
-    op.execute(users.update().where(users.c.name.is_(None)).values(name="(unnamed)"))
+TABLE = own_table.TABLE
+MESSAGE = f"Name the unnamed {TABLE}"
+DATA_STEP = f"""
+    people = sa.table("{TABLE}", sa.column("name", sa.String))
+    op.execute(people.update().where(people.c.name.is_(None)).values(name="(unnamed)"))
 """
 
 
@@ -44,35 +47,38 @@ def fill_upgrade(path, body: str) -> None:
 
 
 def names(url) -> list:
-    return column(url, "SELECT name FROM users ORDER BY id")
+    return column(url, f"SELECT name FROM {TABLE} ORDER BY id")
 
 
 def test_make_revision_empty_writes_a_data_revision_that_runs(tmp_path, server_url, database_url):
     root = copy_repo(tmp_path)
+    own_table.add(root, HEAD)  # model and revision: the head the new revision follows
     env = clean_env(DATABASE_URL=url_string(server_url))
+    # As a team does after adding a model (the import line goes where isort wants it).
+    assert make(root, "format", env).returncode == 0
     before = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
-    done = make(root, "revision", env, m="Name the unnamed users", EMPTY="1")
+    done = make(root, "revision", env, m=MESSAGE, EMPTY="1")
     assert done.returncode == 0, done.stdout + done.stderr
     [path] = own_models.new_revisions(root, before)
     source = path.read_text()
     # The template, imports and all: nothing stripped them.
-    assert source.startswith('"""Name the unnamed users')
+    assert source.startswith(f'"""{MESSAGE}')
     assert "import sqlalchemy as sa\nfrom alembic import op\n" in source
-    assert f'down_revision: str | Sequence[str] | None = "{HEAD}"' in source
+    assert f'down_revision: str | Sequence[str] | None = "{own_table.REVISION}"' in source
     # Its SQL and the head file came with it.
     assert (root / "migrations" / "HEAD").read_text() == f"{own_models.revision_id(path)}\n"
 
     fill_upgrade(path, DATA_STEP)
-    own_models.write_docstring(path, "Fills in missing names; reads and writes users rows only.")
+    own_models.write_docstring(path, f"Fills in missing names; reads and writes {TABLE} rows only.")
     assert make(root, "generate", env).returncode == 0
     checked = make(root, "check", env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
     target = clean_env(DATABASE_URL=url_string(database_url))
-    assert dbtools(root, ["upgrade", HEAD], target).returncode == 0
+    assert dbtools(root, ["upgrade", own_table.REVISION], target).returncode == 0
     engine = schema.make_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (email) VALUES ('a@example.org')"))
+        conn.execute(text(f"INSERT INTO {TABLE} (email) VALUES ('a@example.org')"))
     engine.dispose()
     upgraded = dbtools(root, ["upgrade"], target)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -81,9 +87,10 @@ def test_make_revision_empty_writes_a_data_revision_that_runs(tmp_path, server_u
 
 def test_plain_alembic_revision_keeps_op_and_runs(tmp_path, database_url):
     root = copy_repo(tmp_path)
+    own_table.add_revision(root, HEAD)  # the table the data step writes
     env = clean_env(DATABASE_URL=url_string(database_url))
     before = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
-    done = alembic(root, ["revision", "-m", "Name the unnamed users"], env)
+    done = alembic(root, ["revision", "-m", MESSAGE], env)
     assert done.returncode == 0, done.stderr
     [path] = own_models.new_revisions(root, before)
     assert "from alembic import op\n" in path.read_text()
@@ -95,6 +102,7 @@ def test_plain_alembic_revision_keeps_op_and_runs(tmp_path, database_url):
 
 def test_alembic_check_passes_on_a_clean_tree_and_names_drift(tmp_path, database_url):
     root = copy_repo(tmp_path)
+    own_table.add(root, HEAD)
     env = clean_env(DATABASE_URL=url_string(database_url))
     assert alembic(root, ["upgrade", "head"], env).returncode == 0
 
@@ -102,16 +110,12 @@ def test_alembic_check_passes_on_a_clean_tree_and_names_drift(tmp_path, database
     assert clean.returncode == 0, clean.stderr
     assert "No new upgrade operations detected." in clean.stdout + clean.stderr
 
-    column = free_column("users", "phone")
-    user = root / "schema" / "user.py"
-    user.write_text(
-        user.read_text().replace(
-            "    def __repr__",
-            f"    {column}: Mapped[str | None] = mapped_column(String)\n\n    def __repr__",
-        )
-    )
+    column = "phone"  # not one of own_table.COLUMNS
+    # The model's class ends its module: one more line is one more column.
+    added = f"    {column}: Mapped[str | None] = mapped_column(String)\n"
+    (root / "schema" / f"{own_table.MODULE}.py").write_text(own_table.MODEL + added)
     drifted = alembic(root, ["check"], env)
     assert drifted.returncode != 0
     assert "New upgrade operations detected" in drifted.stderr
-    assert f"'users', Column('{column}'" in drifted.stderr
+    assert f"'{TABLE}', Column('{column}'" in drifted.stderr
     assert "already match" not in drifted.stderr

@@ -1,10 +1,11 @@
 """Promise 2: a revision that cannot get its table lock gives up after lock_timeout.
 
 Another session holds a lock the revision needs (an open transaction that read the
-table). The run gives up after MIGRATION_LOCK_TIMEOUT instead of queuing, so a reader
-arriving meanwhile waits at most about that long; the error line names the revision, the
-table and the timeout and says how to retry; the revision before it in the same run stays
-applied. With retries configured, the run succeeds once the other session ends.
+test's own table, tests/own_table.py). The run gives up after MIGRATION_LOCK_TIMEOUT
+instead of queuing, so a reader arriving meanwhile waits at most about that long; the
+error line names the revision, the table and the timeout and says how to retry; the
+revision before it in the same run stays applied. With retries configured, the run
+succeeds once the other session ends.
 """
 
 import threading
@@ -13,10 +14,10 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.chain import free_column, free_table
+from tests import own_table
+from tests.chain import HEAD, free_table
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
-    HEAD,
     MIGRATION_WAITING_FOR_LOCK,
     cli_env,
     columns,
@@ -33,18 +34,20 @@ pytestmark = pytest.mark.xdist_group("timing")
 
 LOCK_TIMEOUT_S = 2
 TAGS, NICKNAME = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
-COLUMN = free_column("users", "nickname")  # a column the users model has not taken
+TABLE = own_table.TABLE  # the table the blocked revision alters
+COLUMN = "nickname"  # a column the own table has not got
 PROBE = free_table("tags")  # a table no model has taken
 
 
 @pytest.fixture
 def repo(tmp_path):
-    """The chain plus a revision that needs no lock and one that alters users."""
+    """The chain, the own table, a revision that needs no lock and one that alters the table."""
     root = copy_repo(tmp_path)
+    own_table.add_revision(root, HEAD)
     write_revision(
         root,
         TAGS,
-        HEAD,
+        own_table.REVISION,
         "Create the tags table.",
         f'op.create_table("{PROBE}", sa.Column("id", sa.Integer, primary_key=True))',
         f'op.drop_table("{PROBE}")',
@@ -53,24 +56,24 @@ def repo(tmp_path):
         root,
         NICKNAME,
         TAGS,
-        "Add nickname to users.",
-        f'op.add_column("users", sa.Column("{COLUMN}", sa.Text))',
-        f'op.drop_column("users", "{COLUMN}")',
+        "Add a nickname column.",
+        f'op.add_column("{TABLE}", sa.Column("{COLUMN}", sa.Text))',
+        f'op.drop_column("{TABLE}", "{COLUMN}")',
     )
     return root
 
 
-def holding_users(engine: Engine):
-    """A session in an open transaction that has read users (ACCESS SHARE lock)."""
+def holding_the_table(engine: Engine):
+    """A session in an open transaction that has read the table (ACCESS SHARE lock)."""
     conn = engine.connect()
-    conn.execute(text("SELECT count(*) FROM users"))
+    conn.execute(text(f"SELECT count(*) FROM {TABLE}"))
     return conn
 
 
 def timed_read(engine: Engine, out: dict) -> None:
     with engine.connect() as conn:
         started = time.monotonic()
-        conn.execute(text("SELECT count(*) FROM users"))
+        conn.execute(text(f"SELECT count(*) FROM {TABLE}"))
         out["delay"] = time.monotonic() - started
 
 
@@ -78,8 +81,8 @@ def test_blocked_revision_gives_up_and_late_readers_are_not_held(
     repo, database_url, engine, figure
 ):
     env = cli_env(database_url, MIGRATION_LOCK_TIMEOUT=f"{LOCK_TIMEOUT_S}s")
-    assert run(repo, ["upgrade", HEAD], env).returncode == 0
-    holder = holding_users(engine)
+    assert run(repo, ["upgrade", own_table.REVISION], env).returncode == 0
+    holder = holding_the_table(engine)
     try:
         started = time.monotonic()
         migration = start(repo, ["upgrade", "head"], env)
@@ -97,12 +100,12 @@ def test_blocked_revision_gives_up_and_late_readers_are_not_held(
 
     assert migration.returncode != 0
     line = error_line(stderr)
-    for part in (NICKNAME, "users", f"MIGRATION_LOCK_TIMEOUT={LOCK_TIMEOUT_S}s", "run the same"):
+    for part in (NICKNAME, TABLE, f"MIGRATION_LOCK_TIMEOUT={LOCK_TIMEOUT_S}s", "run the same"):
         assert part in line, line
     # The revision before the blocked one stays applied; the blocked one left nothing.
     assert versions(engine) == [TAGS]
     assert columns(engine, PROBE) == ["id"]
-    assert COLUMN not in columns(engine, "users")
+    assert COLUMN not in columns(engine, TABLE)
     assert log_rows(engine)[-1] == ("upgrade", TAGS)
     # The promise itself: a reader arriving meanwhile waits at most about lock_timeout.
     assert reader_result["delay"] < LOCK_TIMEOUT_S + 2
@@ -116,7 +119,7 @@ def test_blocked_revision_gives_up_and_late_readers_are_not_held(
     # Once the other session has ended, the same command succeeds.
     assert run(repo, ["upgrade", "head"], env).returncode == 0
     assert versions(engine) == [NICKNAME]
-    assert columns(engine, "users")[-1] == COLUMN
+    assert columns(engine, TABLE)[-1] == COLUMN
 
 
 def test_retries_succeed_once_the_other_session_ends(repo, database_url, engine, figure):
@@ -127,7 +130,7 @@ def test_retries_succeed_once_the_other_session_ends(repo, database_url, engine,
         MIGRATION_LOCK_RETRY_DELAY="500ms",
     )
     assert run(repo, ["upgrade", TAGS], env).returncode == 0
-    holder = holding_users(engine)
+    holder = holding_the_table(engine)
     try:
         migration = start(repo, ["upgrade", "head"], env)
         wait_for(engine, MIGRATION_WAITING_FOR_LOCK)  # first attempt waiting

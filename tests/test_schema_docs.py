@@ -1,26 +1,32 @@
 """Comments and schema docs: every table and column is described, in the models, in the
 database the migrations build (what `psql \\d+` shows) and in docs/schema.md."""
 
-from sqlalchemy import Column, Enum, ForeignKey, Integer, MetaData, String, Table, text
+from sqlalchemy import BigInteger, Column, Enum, ForeignKey, Integer, MetaData, String, Table, text
 from sqlalchemy.engine import URL
 
 import schema
 from dbtools.consume import schema_docs
+from dbtools.core.catalog import user_schemas
+from dbtools.core.search_path import MODEL_SCHEMAS
+from tests import own_table
 from tests.migrate import migrate_to
 
 
-def model_comments() -> dict[tuple[str, str], str | None]:
-    """(table, column or '') -> comment, from the models."""
+def model_comments() -> dict[tuple[str, str, str], str | None]:
+    """(schema, table, column or '') -> comment, from the models."""
     found = {}
     for table in schema.metadata.tables.values():
-        found[(table.name, "")] = table.comment
-        found |= {(table.name, c.name): c.comment for c in table.columns}
+        where = table.schema or MODEL_SCHEMAS[0]  # unqualified: the default schema
+        found[(where, table.name, "")] = table.comment
+        found |= {(where, table.name, c.name): c.comment for c in table.columns}
     return found
 
 
 def test_every_table_and_column_of_the_models_has_a_comment():
     missing = [
-        f"{t}.{c}" if c else t for (t, c), comment in model_comments().items() if not comment
+        ".".join(part for part in key if part)
+        for key, comment in model_comments().items()
+        if not comment
     ]
     assert missing == [], f"add comment= to: {', '.join(missing)}"
 
@@ -29,26 +35,41 @@ def test_the_migrations_put_the_comments_in_the_database(database_url: URL):
     migrate_to(database_url, "head")
     engine = schema.make_engine(database_url)
     with engine.connect() as conn:
+        # Every schema the migrations made (all but PostgreSQL's own and the log's).
         rows = conn.execute(
             text(
-                "SELECT c.relname, coalesce(a.attname, ''), d.description "
+                "SELECT n.nspname, c.relname, coalesce(a.attname, ''), d.description "
                 "FROM pg_description d JOIN pg_class c ON c.oid = d.objoid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid "
-                "WHERE d.classoid = 'pg_class'::regclass "
-                "AND c.relnamespace = 'public'::regnamespace"
-            )
+                "WHERE d.classoid = 'pg_class'::regclass AND n.nspname = ANY(:schemas)"
+            ),
+            {"schemas": user_schemas(conn)},
         ).all()
     engine.dispose()
-    assert {(t, c): d for t, c, d in rows} == model_comments()
+    assert {(n, t, c): d for n, t, c, d in rows} == model_comments()
 
 
 def test_the_docs_show_each_column_with_its_comment_and_the_diagram():
     text_ = schema_docs.render()
     assert "```mermaid\nerDiagram\n" in text_
-    for (table, column), comment in model_comments().items():
+    for (_, table, column), comment in model_comments().items():
         assert comment in text_, f"{table}.{column}"
-    assert "| `email` | varchar | yes |  | unique `uq_users_email` |" in text_
-    assert "- `ix_users_name`: btree (`name`)" in text_
+
+
+def test_unique_constraints_and_indexes_are_shown_by_their_names():
+    # The test's own table, as tests/own_table.py's model defines it.
+    metadata = MetaData(naming_convention=schema.metadata.naming_convention)
+    Table(
+        own_table.TABLE,
+        metadata,
+        Column("id", BigInteger, primary_key=True),
+        Column("name", String, index=True),
+        Column("email", String, unique=True, comment="Address."),
+    )
+    text_ = schema_docs.render(metadata)
+    assert f"| `email` | varchar | yes |  | unique `{own_table.UNIQUE}` | Address. |" in text_
+    assert f"- `{own_table.INDEX}`: btree (`name`)" in text_
 
 
 def test_foreign_keys_become_relationships_in_the_diagram():

@@ -128,8 +128,7 @@ CASES = [
         None,
         {},
         ["revision", "-m", " "],
-        # The line goes on with an example message: the tool's wording, not a table's.
-        'a revision needs a message: make revision m="',
+        'a revision needs a message: make revision m="Add the phone column"',
     ),
 ]
 

@@ -40,7 +40,7 @@ def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> W
     """
     message = " ".join((message or "").split())
     if not message:
-        raise UserError('a revision needs a message: make revision m="add phone to users"')
+        raise UserError('a revision needs a message: make revision m="Add the phone column"')
     before = set(VERSIONS.glob("*.py"))
     text = docstring_text(message)
     try:

@@ -106,10 +106,9 @@ def require_same_index(
     existing = _index(bind, name, table, schema)
     if existing is None:
         return
-    with _probe(operations, table, schema):
-        build(PROBE_NAME, PROBE_TABLE)
-        intended = _index(bind, PROBE_NAME, PROBE_TABLE, None)
-    assert intended is not None
+    intended = _as_built(
+        operations, table, schema, build, lambda b: _index(b, PROBE_NAME, PROBE_TABLE, None)
+    )
     unique, _on_table, tail = intended.key
     if existing.key == (unique, True, tail):
         return
@@ -120,6 +119,21 @@ def require_same_index(
         f"`{existing.shown}`, the step builds `{wanted}`; rename or drop the existing index, "
         "or give the step another name"
     )
+
+
+def _as_built(
+    operations: Operations,
+    table: str,
+    schema: str | None,
+    build: Callable[[str, str], None],
+    read: Callable[[Connection], Any],
+) -> Any:
+    """What `build(name, table)` creates on the empty copy of `table`, as `read` finds it."""
+    with _probe(operations, table, schema):
+        build(PROBE_NAME, PROBE_TABLE)
+        built = read(operations.get_bind())
+    assert built is not None
+    return built
 
 
 _CONSTRAINT = """
@@ -157,11 +171,9 @@ def require_same_constraint(
     existing = _constraint(bind, table, name, schema)
     if existing is None:
         return
-    with _probe(operations, table, schema):
-        build(PROBE_NAME, PROBE_TABLE)
-        intended = _constraint(bind, PROBE_TABLE, PROBE_NAME, None)
-    assert intended is not None
-    kind, wanted = intended
+    kind, wanted = _as_built(
+        operations, table, schema, build, lambda b: _constraint(b, PROBE_TABLE, PROBE_NAME, None)
+    )
     if existing[0] == kind and _without_not_valid(existing[1]) == _without_not_valid(wanted):
         return
     raise _mismatch(name, table, existing[1], _without_not_valid(wanted))

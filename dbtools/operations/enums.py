@@ -240,11 +240,11 @@ def _type_oid(connection: Connection, op: ChangeEnumValuesOp) -> tuple[int, list
 def _check_values(connection: Connection, op: ChangeEnumValuesOp) -> None:
     found = _type_oid(connection, op)
     if found is None:
-        raise EnumChangeRefused(f"enum type {op.name} does not exist: nothing to change")
+        raise EnumChangeRefused(f"enum type {op.name} does not exist")
     if found[1] != op.old:
         raise EnumChangeRefused(
-            f"enum type {op.name} has the values {found[1]}, not {op.old} as this step "
-            "expects: nothing was changed"
+            f"enum type {op.name} has the values {', '.join(found[1])}, not "
+            f"{', '.join(op.old)} as this step expects"
         )
 
 
@@ -340,7 +340,7 @@ def dependents(connection: Connection, op: ChangeEnumValuesOp) -> Dependents:
             text(_COLUMNS), {"table": _quoted_name(table), "column": column.column}
         ).first()
         if row is None:
-            raise EnumChangeRefused(f"column {spec} does not exist: nothing was changed")
+            raise EnumChangeRefused(f"column {spec} does not exist")
         tables.append(row[0])
         attnums.append(row[1])
         if row[2] is not None:
@@ -351,14 +351,15 @@ def dependents(connection: Connection, op: ChangeEnumValuesOp) -> Dependents:
     for _oid, name, kind, _depth, _definition, _options, _comment, extras in views:
         if kind != "v":
             raise EnumChangeRefused(
-                f"{name} (a materialized view) reads enum {op.name}: drop it before this "
-                "step and create it again after, in the revision; nothing was changed"
+                f"{name} (a materialized view) reads enum {op.name}, which this step "
+                "cannot recreate: drop it before this step and create it again after, "
+                "in the revision"
             )
         if extras:
             raise EnumChangeRefused(
                 f"view {name} reads enum {op.name} and has rules or triggers of its own, "
                 "which this step cannot recreate: drop it before this step and create it "
-                "again after, in the revision; nothing was changed"
+                "again after, in the revision"
             )
     indexes = connection.execute(text(_INDEXES), {"type": type_oid}).all()
     for name, _definition, backs_constraint in indexes:
@@ -366,7 +367,7 @@ def dependents(connection: Connection, op: ChangeEnumValuesOp) -> Dependents:
             raise EnumChangeRefused(
                 f"index {name} names enum {op.name} and backs a constraint, which this step "
                 "cannot recreate: drop the constraint before this step and add it again "
-                "after, in the revision; nothing was changed"
+                "after, in the revision"
             )
     checks = connection.execute(text(_CHECKS), {"type": type_oid}).all()
     if views:

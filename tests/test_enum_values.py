@@ -1,6 +1,6 @@
 """Enum values removed, added and renamed through the revisions `make revision` writes,
 both directions, on real PostgreSQL with rows, around a view that reads the column and
-a partial index whose predicate names a value.
+a partial index whose predicate names a value, a CHECK that names one and a default.
 
 Each test grows a copy of the repository with a table of its own (never the example's)."""
 
@@ -8,6 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 import schema
@@ -27,7 +28,7 @@ MODEL = f'''"""The `{TABLE}` table."""
 
 import enum
 
-from sqlalchemy import BigInteger, Enum, Identity, Index, text
+from sqlalchemy import BigInteger, CheckConstraint, Enum, Identity, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schema.base import Base
@@ -44,6 +45,7 @@ class {CLASS}(Base):
     __tablename__ = "{TABLE}"
     __table_args__ = (
         Index("{INDEX}", "id", postgresql_where=text("state = 'lost'")),
+        CheckConstraint("state <> 'lost' OR id > 0", name="lost_has_a_key"),
         {{"comment": "Parcels on their way."}},
     )
 
@@ -132,8 +134,16 @@ def catalog(engine: Engine) -> dict[str, object]:
             ),
             {"t": TABLE},
         ).scalar()
+        check = conn.execute(
+            text(
+                "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+                "WHERE conrelid = to_regclass(:t) AND contype = 'c'"
+            ),
+            {"t": TABLE},
+        ).all()
         return {
             "labels": list(labels),
+            "check": [tuple(c) for c in check],
             "view": tuple(view) if view else None,
             "index": tuple(index) if index else None,
             "rows": [tuple(r) for r in rows],
@@ -219,7 +229,8 @@ def test_removed_and_added_values_rebuild_around_the_view_and_the_index(tmp_path
         removed = catalog(engine)
         assert removed["labels"] == ["packed", "shipped", "lost", "returned"]
         assert removed["types"] == [ENUM]  # no type left behind
-        for key in ("view", "index", "rows", "default"):
+        assert removed["check"] and removed["check"][0][1]  # recreated, validated
+        for key in ("view", "index", "rows", "default", "check"):
             assert removed[key] == before[key], key
         down = dbtools(root, ["downgrade"], env)
         assert down.returncode == 0, down.stderr
@@ -272,10 +283,28 @@ def new_revisions(root: Path, slug: str) -> list[Path]:
     return sorted((root / "migrations" / "versions").glob(f"*{slug}.py"))
 
 
-def test_a_materialized_view_on_the_column_refuses_before_anything_changes(tmp_path, database_url):
+RULED = f"{TABLE}_ruled"[:63]
+CANNOT_CARRY = {
+    "materialized-view": (
+        f'op.execute("CREATE MATERIALIZED VIEW {MATVIEW} AS SELECT state FROM {TABLE}")',
+        f'op.execute("DROP MATERIALIZED VIEW {MATVIEW}")',
+        f"{MATVIEW} (a materialized view) reads enum {ENUM}, which this step cannot recreate",
+    ),
+    "view-with-a-rule": (
+        f'op.execute("CREATE VIEW {RULED} AS SELECT id, state FROM {TABLE}")\n'
+        f'op.execute("CREATE RULE no_insert AS ON INSERT TO {RULED} DO INSTEAD NOTHING")',
+        f'op.execute("DROP VIEW {RULED}")',
+        f"view {RULED} reads enum {ENUM} and has rules or triggers of its own, which this "
+        "step cannot recreate",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CANNOT_CARRY))
+def test_what_a_rebuild_cannot_carry_refuses_before_anything_changes(case, tmp_path, database_url):
+    up, down, expected = CANNOT_CARRY[case]
     root, env = grown(tmp_path, database_url)
-    up = f'op.execute("CREATE MATERIALIZED VIEW {MATVIEW} AS SELECT state FROM {TABLE}")'
-    hand_revision(root, env, "Counts.", up, f'op.execute("DROP MATERIALIZED VIEW {MATVIEW}")')
+    hand_revision(root, env, "Something reads parcels.", up, down)
     assert dbtools(root, ["upgrade"], env).returncode == 0
     engine = schema.make_engine(database_url)
     try:
@@ -285,14 +314,13 @@ def test_a_materialized_view_on_the_column_refuses_before_anything_changes(tmp_p
         # Said while the revision is written: its lock trace runs it on a scratch database.
         made = make(root, "revision", env, m="Nothing is delivered")
         assert made.returncode != 0
-        assert f"error: {MATVIEW} (a materialized view) reads enum" in made.stderr, made.stderr
+        assert expected in made.stderr, made.stderr
         [path] = new_revisions(root, "nothing_is_delivered")
         team.write_docstring(path, "A value removed; the type is rebuilt.")
         done = dbtools(root, ["upgrade"], env)
         assert done.returncode != 0
         [line] = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
-        assert f"{MATVIEW} (a materialized view) reads enum {ENUM}" in line, done.stderr
-        assert "which this step cannot recreate" in line and "rolled back" in line, line
+        assert expected in line and "rolled back" in line, done.stderr
         assert catalog(engine) == before
     finally:
         engine.dispose()

@@ -239,19 +239,73 @@ def rename_hints_for(upgrade_ops: ops.UpgradeOps) -> list[str]:
 
 def rename_hints(diffs: list[tuple[Any, ...]]) -> list[str]:
     """In one table, a column only in the migrations and one of the same type only in the
-    models is most likely a rename, which must not be written as drop plus add."""
-    dropped = [(d[2], d[3]) for d in diffs if d[0] == "remove_column"]
+    models is most likely a rename, which must not be written as drop plus add. The
+    indexes and constraints the naming convention names after the column are renamed
+    with it (autogenerate sees them dropped and created under the new name): the hint
+    names each, so a rename it leads to leaves no drift."""
+    dropped = [(d[1], d[2], d[3]) for d in diffs if d[0] == "remove_column"]
     added = [(d[2], d[3]) for d in diffs if d[0] == "add_column"]
     hints = []
-    for table, old in dropped:
+    for schema, table, old in dropped:
         for other_table, new in added:
             if other_table == table and same_type(old.type, new.type):
-                hints.append(
+                hint = (
                     f"column {table}.{old.name} -> {table}.{new.name}: looks like a rename; "
                     f'write op.alter_column("{table}", "{old.name}", '
                     f'new_column_name="{new.name}") instead of dropping and adding'
                 )
+                indexes, constraints = derived_renames(diffs, table, old.name, new.name)
+                if indexes or constraints:
+                    where = f", schema={schema!r}" if schema else ""
+                    hint = (
+                        f"column {table}.{old.name} -> {table}.{new.name}: looks like a rename; "
+                        f"write op.rename_column({table!r}, {old.name!r}, {new.name!r}, "
+                        f"indexes={indexes!r}, constraints={constraints!r}{where}) instead of "
+                        "dropping and adding: it renames the column and what the naming "
+                        "convention names after it"
+                    )
+                hints.append(hint)
     return hints
+
+
+_RENAMED_KINDS = {
+    ("remove_index", "add_index"): "index",
+    ("remove_constraint", "add_constraint"): "constraint",
+    ("remove_fk", "add_fk"): "constraint",
+}
+
+
+def derived_renames(
+    diffs: list[tuple[Any, ...]], table: str, old: str, new: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The indexes and the constraints of `table` the migrations have under a name made
+    from column `old` and the models under the same name made from `new`, over the same
+    columns: old name -> new name, each."""
+    renamed: dict[str, dict[str, str]] = {"index": {}, "constraint": {}}
+    for (removed_kind, added_kind), kind in _RENAMED_KINDS.items():
+        removed = [d[1] for d in diffs if d[0] == removed_kind and _table_name(d[1]) == table]
+        created = [d[1] for d in diffs if d[0] == added_kind and _table_name(d[1]) == table]
+        for before in removed:
+            for after in created:
+                if _renamed(before, after, old, new):
+                    renamed[kind][str(before.name)] = str(after.name)
+    return renamed["index"], renamed["constraint"]
+
+
+def _table_name(obj: Any) -> str | None:
+    table = getattr(obj, "table", None)
+    return getattr(table, "name", None)
+
+
+def _renamed(before: Any, after: Any, old: str, new: str) -> bool:
+    """The same object, its name and its columns made from `new` where they had `old`."""
+    if type(before) is not type(after) or not before.name or not after.name:
+        return False
+    if str(before.name).replace(old, new) != str(after.name) or before.name == after.name:
+        return False
+    columns_before = [new if c.name == old else c.name for c in getattr(before, "columns", [])]
+    columns_after = [c.name for c in getattr(after, "columns", [])]
+    return columns_before == columns_after
 
 
 def same_type(a: TypeEngine, b: TypeEngine) -> bool:

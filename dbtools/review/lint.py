@@ -18,8 +18,10 @@ lock on a table in use is overruled, and `overruled()` lists it with the reason;
 trace confirms says so, and one whose lock the trace saw held only briefly says that.
 
 Waivers (`op.waive_lint`, dbtools/operations/waivers.py) are applied here rather than by Squawk's
-own ignore comment, which covers only the line right below it: a waiver covers the
-first statement after it, within its revision, that breaks the waived rule, wherever in
+own ignore comment, which covers only the line right below it: a waiver covers one
+statement, the first after it, within its revision, that breaks the waived rule and that
+no other waiver of that rule covers (two waivers in a row cover two statements; one more
+than there are statements waives nothing, and says so), wherever in
 that statement the finding is (a column of a multi-line `CREATE TABLE`) and whatever
 statements come between (the `CREATE TYPE` an enum column emits before its table).
 """
@@ -312,16 +314,21 @@ def apply_waivers(source: SqlSource, findings: list[Finding]) -> list[str]:
     lines = source.text.splitlines()
     spans = statements(lines)
     waived: set[Finding] = set()
+    taken: set[tuple[str, int]] = set()  # (rule, statement's first line) a waiver covers
     unused = []
     for row, rules in sorted(waivers_in(lines).items()):
         following = statements_after(spans, row)
         for rule in rules:
             if is_trace_rule(rule):
                 continue  # the lock trace's own rule: its gate applies it (trace_gate.py)
-            covered = first_breaking(following, findings, rule)
+            # One statement per waiver: a second waiver of the rule covers the next
+            # statement that breaks it, never the one the first already covers.
+            free = [s for s in following if (rule, s.first) not in taken]
+            covered = first_breaking(free, findings, rule)
             if covered is None:
                 unused.append(unused_waiver(source.shown, row, rule, following))
                 continue
+            taken.add((rule, covered.first))
             waived |= {f for f in findings if f.rule == rule and covered.holds(f.row)}
     kept = sorted((f for f in findings if f not in waived), key=lambda f: (f.row, f.column))
     verdicts = TraceVerdicts(source)

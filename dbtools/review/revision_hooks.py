@@ -12,10 +12,11 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.util import CommandError
+from alembic_postgresql_enum.operations.sync_enum_values import SyncEnumValuesOp
 
 from dbtools.core import options
-from dbtools.review import safe_forms
-from dbtools.review.drift import rename_hints_for
+from dbtools.review import enum_values, safe_forms
+from dbtools.review.drift import leaves, rename_hints_for
 
 log = logging.getLogger("alembic.env")
 
@@ -27,7 +28,11 @@ def process_revision_directives(context: Any, revision: Any, directives: list[An
         return
     if directives[0].upgrade_ops.is_empty():
         raise CommandError("the models and the migrations already match: no revision written")
-    for hint in rename_hints_for(directives[0].upgrade_ops):
+    upgrade_ops = directives[0].upgrade_ops
+    enum_changes = [op for op in leaves(upgrade_ops) if isinstance(op, SyncEnumValuesOp)]
+    hints = rename_hints_for(upgrade_ops)
+    hints += [hint for op in enum_changes for hint in enum_values.rename_hints(op)]
+    for hint in hints:
         log.warning("%s", hint)
     safe_forms.rewrite(context, revision, directives)
 

@@ -9,7 +9,8 @@ direction creates or drops is nobody's yet, or any more). Two rules:
   by this statement or an earlier one of the same transaction). A brief catalog-only
   lock (an `ADD COLUMN`, a `NOT VALID` constraint, a `SET NOT NULL` a validated CHECK
   proves) is held while nothing reads the table, so it is not a finding; Squawk judges
-  what only the text shows.
+  what only the text shows. One finding per wait: later statements of the transaction
+  that work under the same locks (writes already wait until it commits) add none.
 - `trace-rewrites-table`: a statement rewrote such a table (its relfilenode changed).
 - `trace-fails`: the direction fails on a database whose tables hold a few rows (a
   `NOT NULL` column without a default, a constraint the rows break).
@@ -52,6 +53,7 @@ def observed(trace: DirectionTrace) -> list[Finding]:
     nothing (statement 0 when it sits after the last statement)."""
     kept = trace.kept_tables
     held: dict[int, dict[str, tuple[str, int]]] = {}
+    reported: set[tuple[int, tuple[tuple[str, tuple[str, int]], ...]]] = set()
     found: list[Finding] = []
     for number, step in enumerate(trace.steps, start=1):
         locks = held.setdefault(step.transaction, {})
@@ -60,7 +62,17 @@ def observed(trace: DirectionTrace) -> list[Finding]:
                 earlier = locks.get(lock.relation)
                 if earlier is None or MODES.index(lock.mode) > MODES.index(earlier[0]):
                     locks[lock.relation] = (lock.mode, number)
-        found += _findings(step, number, kept, locks)
+        step_found = _findings(step, number, kept, locks)
+        # One window, one finding: once a statement is reported for working on a table
+        # under the transaction's write-blocking locks, later statements of that
+        # transaction under the very same locks (the indexes a rebuild recreates after
+        # its rewrite) extend the wait the finding already names until commit.
+        window = (step.transaction, tuple(sorted(locks.items())))
+        if any(f.rule == BLOCKS_WRITES for f in step_found):
+            if window in reported:
+                step_found = [f for f in step_found if f.rule != BLOCKS_WRITES]
+            reported.add(window)
+        found += step_found
     if trace.error is not None:
         found.append(
             Finding(

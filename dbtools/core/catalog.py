@@ -352,7 +352,7 @@ def read(
     `migrating_role`) read as `ROLE`, so two databases migrated by different roles compare.
     """
     names = names or bookkeeping()
-    role = role or migrating_role(connection, schemas, names) or _current_user(connection)
+    role = role or migrating_role(connection, schemas, names) or current_user(connection)
 
     def rows_of(sql: str) -> list[dict[str, Any]]:
         return [_as_role(r, role) for r in rows(connection, sql, {"schemas": schemas})]
@@ -445,7 +445,7 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _current_user(connection: Source) -> str:
+def current_user(connection: Source) -> str:
     return rows(connection, "SELECT current_user AS name", {})[0]["name"]
 
 

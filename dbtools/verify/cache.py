@@ -186,3 +186,8 @@ def as_json(value: Any) -> Any:
     """`value` as it reads back from the cache (tuples become lists): both sides of a
     comparison go through this, so the cached and the live catalog compare alike."""
     return json.loads(json.dumps(value))
+
+
+def forget(key: Json) -> None:
+    """Remove the cache file for `key` (the next verify with that key takes the full path)."""
+    _path(key).unlink(missing_ok=True)

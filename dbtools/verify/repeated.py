@@ -10,8 +10,9 @@ prints the same report either way:
 - libpq reads DATABASE_URL into the very connection parameters the full path connected
   with (`get_dsn_parameters`, compared whole), on a server of the recorded major version;
 - the live catalog, read by the one reader (`dbtools/core/catalog.py`) in one read-only
-  REPEATABLE READ snapshot between two looks at the migration lock, equals the expected
-  one, and the bookkeeping belongs to the migrating role.
+  REPEATABLE READ snapshot with the recorded revision, between two looks at the
+  migration lock, equals the expected one, and the bookkeeping belongs to the migrating
+  role.
 
 So it prints only `matches revision ...` (or its JSON). A difference, a migration in
 flight, a miss, any error at all: `None`, and the full path runs from the start and says
@@ -109,13 +110,14 @@ def _compared(connection: Any, context: cache.Json, records: cache.Json) -> repo
         quoted_version=context["bookkeeping"]["qualified_version"],
     )
     key = context["lock_key"]
-    with _snapshot(connection, "public"):  # where the version table is looked up first
+    with _snapshot(connection):  # one moment: the revision, then what it should hold
+        live.set_path(connection, "public")  # where the version table is looked up first
         live.refuse_if_migrating(connection, key)
         revisions = live.recorded_revisions(connection, names)
-    record = records.get(cache.revisions_key(revisions))
-    if record is None or record["server_version"] != connection.server_version // 10000:
-        return None
-    with _snapshot(connection, record["search_path"]):
+        record = records.get(cache.revisions_key(revisions))
+        if record is None or record["server_version"] != connection.server_version // 10000:
+            return None
+        live.set_path(connection, record["search_path"])
         got, owners, role = live.read_live(connection, revisions, record["schemas"], names, key)
     if catalog.differences(record["expected"], cache.as_json(got)):
         return None
@@ -125,10 +127,9 @@ def _compared(connection: Any, context: cache.Json, records: cache.Json) -> repo
 
 
 @contextmanager
-def _snapshot(connection: Any, path: str) -> Iterator[None]:
+def _snapshot(connection: Any) -> Iterator[None]:
     """One REPEATABLE READ transaction on the psycopg2 connection, rolled back."""
     try:
-        live.set_path(connection, path)
         yield
     finally:
         connection.rollback()

@@ -14,7 +14,7 @@ and DEV_POSTGRES_VERSION) and the verified database (DATABASE_URL as libpq reads
 secrets left out). Inside, per recorded revision, the expected catalog and what the
 report names (schemas, template). The file also keeps a digest of its own content: a
 file that was cut short or changed is never read as valid. Nothing secret is written:
-no password, no hash of one.
+no password, no hash of one. The newest `KEPT` files stay; older ones are removed.
 
 Nothing here loads SQLAlchemy or Alembic: the repeated path imports this module.
 """
@@ -175,6 +175,24 @@ def store(key: Json, context: Json, revisions: str, record: Json) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _prune()
+
+
+# Files kept: one per verified database and checkout state; the oldest go first.
+KEPT = 32
+
+
+def _prune() -> None:
+    files = sorted(CACHE_DIR.glob("*.json"), key=_age)
+    for path in files[:-KEPT]:
+        path.unlink(missing_ok=True)
+
+
+def _age(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def revisions_key(revisions: tuple[str, ...]) -> str:

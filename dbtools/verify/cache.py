@@ -85,18 +85,25 @@ def _scratch(env: settings.Env) -> Json | None:
     return _url_identity(raw) if raw else {"development server": True, **_dev_version(env)}
 
 
-def _digest_files(paths: list[Path]) -> str:
+def _digest_files(paths: list[str]) -> str:
+    """A digest of each file's path (from the repository root) and bytes, in order."""
     digest = hashlib.sha256()
+    start = len(str(REPO_ROOT)) + 1
     for path in paths:
-        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        with open(path, "rb") as handle:
+            digest.update(path[start:].encode() + b"\0" + handle.read() + b"\0")
     return digest.hexdigest()
 
 
-def _sources() -> list[Path]:
-    files = [*sorted(VERSIONS.glob("*.py")), MIGRATIONS / "env.py", ALEMBIC_INI]
+def _sources() -> list[str]:
+    """The files whose content shapes the expected catalog (plain strings and os.walk:
+    pathlib would cost a repeated verify more than the hashing does)."""
+    versions = sorted(os.path.join(VERSIONS, n) for n in os.listdir(VERSIONS) if n.endswith(".py"))
+    files = [*versions, str(MIGRATIONS / "env.py"), str(ALEMBIC_INI)]
     for root in _SOURCES:
-        files += sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+        for folder, children, names in os.walk(root):
+            children[:] = sorted(c for c in children if c != "__pycache__")
+            files += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".py")]
     return files
 
 

@@ -28,10 +28,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2.extensions
-from sqlalchemy import Connection, event
+
+if TYPE_CHECKING:  # SQLAlchemy loads for a run on a connection, not for the command line
+    from sqlalchemy import Connection
 
 CHECK_INTERVAL = "2s"
 # PostgreSQL 14 added client_connection_check_interval; set_config keeps older servers working.
@@ -60,7 +62,7 @@ def exit_status(signal_name: str) -> int:
 class _Run:
     """What one interruptible run knows about signals (lives for the run only)."""
 
-    connection: Connection | None = None
+    connection: "Connection | None" = None
     wake_read: int = -1
     wake_write: int = -1
     names: list[str] = field(default_factory=list)
@@ -192,13 +194,15 @@ def _error_delivers(run: _Run) -> Any:
 
 
 @contextmanager
-def interruptible(connection: Connection | None = None) -> Iterator[None]:
+def interruptible(connection: "Connection | None" = None) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM cancel the running statement server-side and
     stop the run at the next statement boundary (see the module docstring).
 
     Installed after connecting: the wait callback would bypass libpq's connect_timeout,
     and connecting must fail within seconds.
     """
+    from sqlalchemy import event
+
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread; nothing to do elsewhere
         return

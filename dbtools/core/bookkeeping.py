@@ -9,24 +9,33 @@ which all look past the bookkeeping so it never reads as drift.
 """
 
 from dataclasses import dataclass
-
-from alembic.config import Config
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import quoted_name
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from dbtools.core.paths import alembic_config
+
+if TYPE_CHECKING:  # Alembic and SQLAlchemy load when a name is read or quoted, not at import
+    from alembic.config import Config
 
 DEFAULT_VERSION_TABLE = "alembic_version"
 DEFAULT_VERSION_SCHEMA = "public"
 LOG_SCHEMA = "migration_audit"
 LOG_TABLE = "migration_log"
-_POSTGRESQL = postgresql.dialect()
 QUALIFIED_LOG = f"{LOG_SCHEMA}.{LOG_TABLE}"
 
 
 def _quoted(name: str) -> str:
     """`name` as a PostgreSQL identifier (quoted only when it must be)."""
-    return _POSTGRESQL.identifier_preparer.quote(quoted_name(name, None))
+    from sqlalchemy.sql.elements import quoted_name
+
+    return _preparer().quote(quoted_name(name, None))
+
+
+@cache
+def _preparer() -> Any:
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect().identifier_preparer
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class Bookkeeping:
         return {"version_table": self.version_table, "version_table_schema": self.version_schema}
 
 
-def bookkeeping(config: Config | None = None) -> Bookkeeping:
+def bookkeeping(config: "Config | None" = None) -> Bookkeeping:
     """The bookkeeping names `config` (default: this repository's `alembic.ini`) sets."""
     config = config or alembic_config()
     return Bookkeeping(

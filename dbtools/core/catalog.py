@@ -13,13 +13,19 @@ column's nullability says the same on every version), indexes that back a constr
 (the constraint stands for them), sequences that implement an identity column (the
 column's identity stands for them), and the bookkeeping tables (their structure is
 Alembic's and env.py's, their rows are history; only their owners are checked).
+
+Every function takes a SQLAlchemy `Connection` or a plain DBAPI (psycopg2) connection:
+the queries are written in psycopg2's own parameter style and run as they are, so a
+repeated `make verify` reads the live database through this reader without loading
+SQLAlchemy. `names` (the bookkeeping's names) defaults to what `alembic.ini` sets.
 """
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from dbtools.core.bookkeeping import LOG_SCHEMA, Bookkeeping, bookkeeping
 
-from dbtools.core.bookkeeping import LOG_SCHEMA, bookkeeping
+# A SQLAlchemy Connection, or a DBAPI connection (psycopg2) with `cursor()`.
+Source = Any
 
 # kind -> qualified name -> attributes
 Catalog = dict[str, dict[str, dict[str, Any]]]
@@ -64,7 +70,7 @@ SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class') AS comment,
        {_acl("c.relacl", "r", "c.relowner")} AS privileges
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
-WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p')
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p')
   AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}
 """
 
@@ -105,7 +111,7 @@ JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND a.attnum > 0 AND NOT a.attisdropped
 """
 
@@ -118,7 +124,7 @@ SELECT n.nspname, t.relname, k.conname, k.contype::text AS type,
 FROM pg_constraint k
 JOIN pg_class t ON t.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = ANY(:schemas) AND k.contype NOT IN ('n', 't') AND NOT t.relispartition
+WHERE n.nspname = ANY(%(schemas)s) AND k.contype NOT IN ('n', 't') AND NOT t.relispartition
 """
 
 _INDEXES = """
@@ -129,7 +135,7 @@ FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(:schemas) AND t.relkind IN ('r', 'p', 'm') AND NOT t.relispartition
+WHERE n.nspname = ANY(%(schemas)s) AND t.relkind IN ('r', 'p', 'm') AND NOT t.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
                   AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))
 """
@@ -144,7 +150,7 @@ SELECT n.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorde
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = ANY(:schemas) AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}
+WHERE n.nspname = ANY(%(schemas)s) AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}
 GROUP BY n.nspname, t.typname, t.oid
 """
 
@@ -162,7 +168,7 @@ JOIN pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_type b ON b.oid = t.typbasetype
 LEFT JOIN pg_collation co ON co.oid = t.typcollation
 LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-WHERE n.nspname = ANY(:schemas) AND t.typtype = 'd'
+WHERE n.nspname = ANY(%(schemas)s) AND t.typtype = 'd'
   AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}
 """
 
@@ -175,7 +181,7 @@ SELECT n.nspname, t.typname,
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_class r ON r.oid = t.typrelid
-WHERE n.nspname = ANY(:schemas) AND t.typtype = 'c' AND r.relkind = 'c'
+WHERE n.nspname = ANY(%(schemas)s) AND t.typtype = 'c' AND r.relkind = 'c'
   AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}
 """
 
@@ -193,7 +199,7 @@ LEFT JOIN pg_depend o ON o.classid = 'pg_class'::regclass AND o.objid = c.oid
   AND o.refclassid = 'pg_class'::regclass AND o.deptype = 'a'
 LEFT JOIN pg_class owner_t ON owner_t.oid = o.refobjid
 LEFT JOIN pg_namespace owner_n ON owner_n.oid = owner_t.relnamespace
-WHERE n.nspname = ANY(:schemas)
+WHERE n.nspname = ANY(%(schemas)s)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'i')
   AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}
@@ -205,7 +211,7 @@ SELECT n.nspname, c.relname, c.relkind::text AS kind,
        ARRAY(SELECT o FROM unnest(c.reloptions) o ORDER BY 1) AS options,
        pg_get_userbyid(c.relowner) AS owner, {_acl("c.relacl", "r", "c.relowner")} AS privileges
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('v', 'm')
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('v', 'm')
   AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}
 """
 
@@ -215,7 +221,7 @@ SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) AS argume
        obj_description(p.oid, 'pg_proc') AS comment, pg_get_userbyid(p.proowner) AS owner,
        {_acl("p.proacl", "f", "p.proowner")} AS privileges
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = ANY(:schemas) AND p.prokind IN ('f', 'p')
+WHERE n.nspname = ANY(%(schemas)s) AND p.prokind IN ('f', 'p')
   AND {_NOT_EXTENSION.format(cls="'pg_proc'", oid="p.oid")}
 """
 
@@ -225,7 +231,7 @@ SELECT n.nspname, t.relname, g.tgname, pg_get_triggerdef(g.oid, true) AS definit
 FROM pg_trigger g
 JOIN pg_class t ON t.oid = g.tgrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = ANY(:schemas) AND NOT g.tgisinternal AND g.tgparentid = 0
+WHERE n.nspname = ANY(%(schemas)s) AND NOT g.tgisinternal AND g.tgparentid = 0
 """
 
 _RULES = """
@@ -234,7 +240,7 @@ SELECT n.nspname, t.relname, r.rulename, pg_get_ruledef(r.oid, true) AS definiti
 FROM pg_rewrite r
 JOIN pg_class t ON t.oid = r.ev_class
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = ANY(:schemas) AND r.rulename <> '_RETURN'
+WHERE n.nspname = ANY(%(schemas)s) AND r.rulename <> '_RETURN'
 """
 
 _POLICIES = """
@@ -248,7 +254,7 @@ SELECT n.nspname, t.relname, p.polname, p.polpermissive AS permissive,
 FROM pg_policy p
 JOIN pg_class t ON t.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = ANY(:schemas)
+WHERE n.nspname = ANY(%(schemas)s)
 """
 
 _STATISTICS = """
@@ -256,14 +262,14 @@ SELECT n.nspname, s.stxname, pg_get_statisticsobjdef(s.oid) AS definition,
        obj_description(s.oid, 'pg_statistic_ext') AS comment,
        pg_get_userbyid(s.stxowner) AS owner
 FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
-WHERE n.nspname = ANY(:schemas)
+WHERE n.nspname = ANY(%(schemas)s)
 """
 
 _SCHEMAS = f"""
 SELECT n.nspname, pg_get_userbyid(n.nspowner) AS owner,
        obj_description(n.oid, 'pg_namespace') AS comment,
        {_acl("n.nspacl", "n", "n.nspowner")} AS privileges
-FROM pg_namespace n WHERE n.nspname = ANY(:schemas)
+FROM pg_namespace n WHERE n.nspname = ANY(%(schemas)s)
 """
 
 _EXTENSIONS = """
@@ -297,7 +303,7 @@ SELECT pg_get_userbyid(d.defaclrole) AS role, n.nspname, d.defaclobjtype::text A
                FROM aclexplode(d.defaclacl) a)) g
              ORDER BY 1) AS privileges
 FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
-WHERE d.defaclnamespace = 0 OR n.nspname = ANY(:schemas)
+WHERE d.defaclnamespace = 0 OR n.nspname = ANY(%(schemas)s)
 """
 
 # Every kind of object the reader describes, in the order they are created (verify
@@ -323,45 +329,60 @@ KINDS = (
 )
 
 
-def read(connection: Connection, schemas: list[str], role: str | None = None) -> Catalog:
+def rows(connection: Source, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of `sql` (psycopg2's `%(name)s` parameters) as dicts, on either kind of
+    connection, inside whatever transaction it is in."""
+    if hasattr(connection, "exec_driver_sql"):  # SQLAlchemy: its own transaction handling
+        return [dict(r) for r in connection.exec_driver_sql(sql, params).mappings()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [c.name for c in cursor.description]
+        return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+
+
+def read(
+    connection: Source,
+    schemas: list[str],
+    role: str | None = None,
+    names: Bookkeeping | None = None,
+) -> Catalog:
     """Everything `make verify` compares, in `schemas`, on `connection`'s database.
 
     Owners and grantees named `role` (by default the role the migrations ran as, see
     `migrating_role`) read as `ROLE`, so two databases migrated by different roles compare.
     """
-    role = role or migrating_role(connection, schemas) or _current_user(connection)
+    names = names or bookkeeping()
+    role = role or migrating_role(connection, schemas, names) or current_user(connection)
 
-    def rows(sql: str) -> list[dict[str, Any]]:
-        found = connection.execute(text(sql), {"schemas": schemas})
-        return [_as_role(dict(r._mapping), role) for r in found]
+    def rows_of(sql: str) -> list[dict[str, Any]]:
+        return [_as_role(r, role) for r in rows(connection, sql, {"schemas": schemas})]
 
-    names = bookkeeping()
     catalog: Catalog = {kind: {} for kind in KINDS}
-    for r in rows(_SCHEMAS):
+    for r in rows_of(_SCHEMAS):
         catalog["schema"][r["nspname"]] = _pick(r, "owner", "comment", "privileges")
-    for r in rows(_EXTENSIONS):
+    for r in rows_of(_EXTENSIONS):
         catalog["extension"][r["extname"]] = {"schema": r["schema"]}
-    for r in rows(_TABLES):
+    for r in rows_of(_TABLES):
         if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["table"][f"{r['nspname']}.{r['relname']}"] = _table(r)
-    for r in rows(_COLUMNS):
+    for r in rows_of(_COLUMNS):
         if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["column"][f"{r['nspname']}.{r['relname']}.{r['attname']}"] = _column(r)
-    for r in rows(_CONSTRAINTS):
+    for r in rows_of(_CONSTRAINTS):
         if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["constraint"][f"{r['nspname']}.{r['relname']}.{r['conname']}"] = _constraint(r)
-    for r in rows(_INDEXES):
+    for r in rows_of(_INDEXES):
         if not names.is_bookkeeping("table", r["relname"], r["nspname"]):
             catalog["index"][f"{r['nspname']}.{r['index']}"] = {
                 "table": f"{r['nspname']}.{r['relname']}",
                 **_pick(r, "definition", "valid", "clustered", "comment"),
             }
-    for r in rows(_ENUMS):
+    for r in rows_of(_ENUMS):
         catalog["enum"][f"{r['nspname']}.{r['typname']}"] = {
             "labels": list(r["labels"]),
             **_pick(r, "comment", "owner", "privileges"),
         }
-    for r in rows(_DOMAINS):
+    for r in rows_of(_DOMAINS):
         catalog["domain"][f"{r['nspname']}.{r['typname']}"] = _pick(
             r,
             "type",
@@ -373,20 +394,20 @@ def read(connection: Connection, schemas: list[str], role: str | None = None) ->
             "owner",
             "privileges",
         )
-    for r in rows(_COMPOSITES):
+    for r in rows_of(_COMPOSITES):
         catalog["composite"][f"{r['nspname']}.{r['typname']}"] = _pick(
             r, "attributes", "comment", "owner", "privileges"
         )
-    for r in rows(_SEQUENCES):
+    for r in rows_of(_SEQUENCES):
         attrs = _pick(r, *SEQUENCE_OPTIONS, "persistence", "comment", "owner", "privileges")
         attrs["table"] = r["owned_by"]  # a serial column's table, which drops it too
         catalog["sequence"][f"{r['nspname']}.{r['relname']}"] = attrs
-    for r in rows(_VIEWS):
+    for r in rows_of(_VIEWS):
         catalog["view"][f"{r['nspname']}.{r['relname']}"] = {
             "materialized": r["kind"] == "m",
             **_pick(r, "definition", "comment", "options", "owner", "privileges"),
         }
-    for r in rows(_FUNCTIONS):
+    for r in rows_of(_FUNCTIONS):
         catalog["function"][f"{r['nspname']}.{r['proname']}({r['arguments']})"] = {
             "procedure": r["kind"] == "p",
             **_pick(r, "definition", "comment", "owner", "privileges"),
@@ -396,15 +417,15 @@ def read(connection: Connection, schemas: list[str], role: str | None = None) ->
         ("rule", _RULES, "rulename"),
         ("policy", _POLICIES, "polname"),
     ):
-        for r in rows(sql):
+        for r in rows_of(sql):
             attrs = {k: v for k, v in r.items() if k not in ("nspname", "relname", name)}
             key = f"{r['nspname']}.{r['relname']}.{r[name]}"
             catalog[kind][key] = {"table": f"{r['nspname']}.{r['relname']}", **attrs}
-    for r in rows(_STATISTICS):
+    for r in rows_of(_STATISTICS):
         catalog["statistics"][f"{r['nspname']}.{r['stxname']}"] = _pick(
             r, "definition", "comment", "owner"
         )
-    for r in rows(_DEFAULT_PRIVILEGES):
+    for r in rows_of(_DEFAULT_PRIVILEGES):
         key = f"{r['role']} {r['nspname'] or '*'} {r['objects']}"
         if r["privileges"]:  # an entry that restates the built-in default says nothing
             catalog["default_privileges"][key] = _pick(
@@ -424,8 +445,8 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _current_user(connection: Connection) -> str:
-    return connection.execute(text("SELECT current_user")).scalar_one()
+def current_user(connection: Source) -> str:
+    return rows(connection, "SELECT current_user AS name", {})[0]["name"]
 
 
 def _as_role(r: dict[str, Any], role: str) -> dict[str, Any]:
@@ -512,57 +533,58 @@ def _constraint(r: dict[str, Any]) -> dict[str, Any]:
 
 _OWNERS = """
 SELECT 'schema' AS kind, n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner
-FROM pg_namespace n WHERE n.nspname = :log_schema
+FROM pg_namespace n WHERE n.nspname = %(log_schema)s
 UNION ALL
 SELECT 'table', n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND (
-  (n.nspname = :log_schema AND c.relname = :log_table)
-  OR c.oid = to_regclass(:version_table))
+  (n.nspname = %(log_schema)s AND c.relname = %(log_table)s)
+  OR c.oid = to_regclass(%(version_table)s))
 """
 
 
-def bookkeeping_owners(connection: Connection) -> dict[str, str]:
+def bookkeeping_owners(connection: Source, names: Bookkeeping | None = None) -> dict[str, str]:
     """`'table public.alembic_version' -> owner`, for each bookkeeping object present."""
-    names = bookkeeping()
+    names = names or bookkeeping()
     params = {
         "log_schema": names.log_schema,
         "log_table": names.log_table,
         "version_table": names.qualified_version,
     }
-    result = connection.execute(text(_OWNERS), params)
-    return {f"{kind} {name}": owner for kind, name, owner in result}
+    return {f"{r['kind']} {r['name']}": r["owner"] for r in rows(connection, _OWNERS, params)}
 
 
 _TABLE_OWNERS = """
 SELECT pg_get_userbyid(c.relowner) AS owner, count(*) AS tables
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p')
-  AND c.oid IS DISTINCT FROM to_regclass(:version_table)
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p')
+  AND c.oid IS DISTINCT FROM to_regclass(%(version_table)s)
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1
 """
 
 
-def migrating_role(connection: Connection, schemas: list[str]) -> str | None:
+def migrating_role(
+    connection: Source, schemas: list[str], names: Bookkeeping | None = None
+) -> str | None:
     """The role the migrations ran as: the owner of (most of) the schemas' tables."""
-    params = {"schemas": schemas, "version_table": bookkeeping().qualified_version}
-    row = connection.execute(text(_TABLE_OWNERS), params).first()
-    return row.owner if row else None
+    params = {"schemas": schemas, "version_table": (names or bookkeeping()).qualified_version}
+    found = rows(connection, _TABLE_OWNERS, params)
+    return found[0]["owner"] if found else None
 
 
 _USER_SCHEMAS = """
 SELECT nspname FROM pg_namespace
-WHERE nspname NOT IN ('information_schema', :log_schema) AND nspname !~ '^pg_'
+WHERE nspname NOT IN ('information_schema', %(log_schema)s) AND nspname !~ '^pg_'
 ORDER BY 1
 """
 
 
-def user_schemas(connection: Connection) -> list[str]:
+def user_schemas(connection: Source) -> list[str]:
     """Every schema but PostgreSQL's own and the migration log's."""
-    return list(connection.execute(text(_USER_SCHEMAS), {"log_schema": LOG_SCHEMA}).scalars())
+    return [r["nspname"] for r in rows(connection, _USER_SCHEMAS, {"log_schema": LOG_SCHEMA})]
 
 
-def describe(connection: Connection, schemas: list[str] | None = None) -> Catalog:
+def describe(connection: Source, schemas: list[str] | None = None) -> Catalog:
     """`read` of `schemas`, by default every schema but PostgreSQL's own and the log's."""
     return read(connection, user_schemas(connection) if schemas is None else schemas)
 

@@ -5,12 +5,13 @@ exception into the one line the command line (and `make bench`) prints.
 """
 
 import sys
-
-from alembic.util import CommandError
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from dbtools.core.secrets import mask_secret
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic load when an error is described, not at import
+    from sqlalchemy.engine import URL
+    from sqlalchemy.exc import OperationalError
 
 
 class UserError(Exception):
@@ -20,8 +21,11 @@ class UserError(Exception):
     """
 
 
-def describe(exc: BaseException, *urls: URL | str | None) -> str:
+def describe(exc: BaseException, *urls: "URL | str | None") -> str:
     """One line for `exc`, with any form of the passwords `urls` carry masked out."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
     if isinstance(exc, UserError | CommandError):
         text = str(exc)
     elif isinstance(exc, OperationalError) and _is_connect_error(exc):
@@ -37,7 +41,7 @@ def describe(exc: BaseException, *urls: URL | str | None) -> str:
     return " ".join(mask_secret(text, *urls).split())
 
 
-def _is_connect_error(exc: OperationalError) -> bool:
+def _is_connect_error(exc: "OperationalError") -> bool:
     # psycopg2 reports every failure to open a connection this way (refused, timeout,
     # authentication, unknown database).
     return str(exc.orig).startswith("connection to server") or exc.statement is None

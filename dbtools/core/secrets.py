@@ -1,15 +1,17 @@
 """Keeping passwords off the screen: every line a user sees passes through here."""
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus
 
-from sqlalchemy.engine import URL
+if TYPE_CHECKING:  # a URL object comes from SQLAlchemy; strings need no SQLAlchemy
+    from sqlalchemy.engine import URL
 
 # Query parameters libpq reads as secrets: masked wherever a URL is shown.
 SECRET_QUERY_KEYS = ("password", "sslpassword")
 
 
-def masked(url: URL) -> str:
+def masked(url: "URL") -> str:
     """The URL as it may be shown: every password (user info, query) replaced by ***."""
     # A placeholder that survives the URL's percent-encoding, then shown as ***.
     hidden = {k: "MASKED" for k in SECRET_QUERY_KEYS if k in url.query}
@@ -17,7 +19,7 @@ def masked(url: URL) -> str:
     return re.sub(rf"\b({'|'.join(SECRET_QUERY_KEYS)})=MASKED\b", r"\1=***", shown)
 
 
-def mask_secret(text: str, *urls: URL | str | None) -> str:
+def mask_secret(text: str, *urls: "URL | str | None") -> str:
     """`text` with every form of every password the URLs carry replaced by ***."""
     secrets: set[str] = set()
     for url in urls:
@@ -29,11 +31,11 @@ def mask_secret(text: str, *urls: URL | str | None) -> str:
     return text
 
 
-def url_secrets(url: URL | str | None) -> set[str]:
+def url_secrets(url: "URL | str | None") -> set[str]:
     """The passwords `url` carries: its user info and its password query parameters."""
     if url is None:
         return set()
-    if isinstance(url, URL):
+    if not isinstance(url, str):  # a SQLAlchemy URL
         found = {url.password} if url.password else set()
         for key in SECRET_QUERY_KEYS:
             value = url.query.get(key)

@@ -9,16 +9,18 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
-from sqlalchemy.engine import URL
 
 from dbtools.core import durations
 from dbtools.core.errors import UserError
 from dbtools.core.paths import ENV_FILE
 from dbtools.core.secrets import mask_secret
-from schema.session import UnsupportedURLError, normalise_url
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a URL is read, not for the other settings
+    from sqlalchemy.engine import URL
 
 Env = dict[str, str]
 
@@ -90,12 +92,14 @@ def is_ci(env: Env) -> bool:
     return is_true(env, "CI")
 
 
-def configured_url(env: Env) -> URL | None:
+def configured_url(env: Env) -> "URL | None":
     """The URL named by DATABASE_URL, normalised to psycopg2; None when it is unset.
 
     Raises `UserError` for a URL of another database, or when a pipeline (CI=true)
     names none.
     """
+    from schema.session import UnsupportedURLError, normalise_url
+
     raw = env.get("DATABASE_URL", "").strip()
     if not raw:
         if is_ci(env):

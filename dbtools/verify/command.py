@@ -9,8 +9,9 @@ when unset), VERIFY_SCHEMAS (schemas to verify besides those the models use, com
 """
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
 import schema
@@ -19,10 +20,10 @@ from dbtools.core import catalog, settings
 from dbtools.core.bookkeeping import bookkeeping
 from dbtools.core.errors import UserError
 from dbtools.core.secrets import mask_secret, masked
-from dbtools.verify import expected, live, normalise, report
+from dbtools.verify import cache, expected, live, normalise, report
 from dbtools.verify.compare import differences, owner_differences
 
-FORMATS = ("text", "json")
+FORMATS = report.FORMATS
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,7 @@ class Options:
 
 
 def options(env: settings.Env) -> Options:
-    fmt = env.get("VERIFY_FORMAT", "").strip().lower() or "text"
-    if fmt not in FORMATS:
-        raise UserError(f"VERIFY_FORMAT must be text or json, got {fmt!r}")
+    fmt = report.output_format(env)
     raw = env.get("VERIFY_SCRATCH_URL", "").strip()
     try:
         scratch = schema.normalise_url(raw) if raw else None
@@ -69,31 +68,50 @@ def verify(url: URL, opts: Options, env: settings.Env | None = None) -> report.O
                 names = schemas(opts, expected_db)
             with live.snapshot(expected_db, names):
                 want = catalog.read(expected_db, names)
-            got, owners, role = _read_live(connection, revisions, names)
+            with live.snapshot(connection, names):
+                got, owners, role = live.read_live(connection, revisions, names)
+            outcome = report.Outcome(masked(url), revisions, names, template, [])
+            if env is not None:
+                _remember(env, connection, outcome, want)
             with live.snapshot(expected_db, names):
                 normalise.settle(expected_db, want, got)
     found = differences(want, got, role) + owner_differences(owners, role)
     return report.Outcome(masked(url), revisions, names, template, found)
 
 
-def _read_live(
-    connection: Connection, revisions: tuple[str, ...], names: list[str]
-) -> tuple[catalog.Catalog, dict[str, str], str]:
-    """The live catalog, the bookkeeping's owners and the migrating role, in one snapshot
-    between two looks at the migration lock."""
-    with live.snapshot(connection, names):
-        live.refuse_if_migrating(connection)
-        if live.recorded_revisions(connection) != revisions:
-            raise live.MigrationRunning(
-                "a migration ran while verifying (the recorded revision changed); "
-                "nothing was compared: verify again"
-            )
-        owners = catalog.bookkeeping_owners(connection)
-        role = (
-            catalog.migrating_role(connection, names)
-            or owners.get(f"table {bookkeeping().qualified_version}")
-            or connection.execute(text("SELECT current_user")).scalar_one()
-        )
-        got = catalog.read(connection, names, role)
-        live.refuse_if_migrating(connection)
-    return got, owners, role
+def _remember(
+    env: settings.Env, connection: Connection, outcome: report.Outcome, want: catalog.Catalog
+) -> None:
+    """Keep the expected catalog for a repeated verify (`dbtools/verify/cache.py`), with
+    what the full path resolved to reach and read this database; never fails the verify."""
+    key = cache.key(env)
+    if key is None:
+        return
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is None:
+        return
+    names = bookkeeping()
+    context: dict[str, Any] = {
+        "database": outcome.database,
+        "dsn": dbapi.get_dsn_parameters(),  # libpq's own account; never the password
+        "bookkeeping": {
+            "version_table": names.version_table,
+            "version_schema": names.version_schema,
+            "log_schema": names.log_schema,
+            "log_table": names.log_table,
+            "qualified_version": names.qualified_version,
+        },
+        "lock_key": live.lock_key(),
+    }
+    record = {
+        "revisions": list(outcome.revisions),
+        "schemas": outcome.schemas,
+        "search_path": live.search_path(outcome.schemas),
+        "template": outcome.template,
+        "server_version": dbapi.server_version // 10000,
+        "expected": want,
+    }
+    try:
+        cache.store(key, cache.as_json(context), cache.revisions_key(outcome.revisions), record)
+    except (OSError, TypeError, ValueError):
+        return  # no cache: the next verify takes the full path again

@@ -1,11 +1,28 @@
-"""The outcome of a verify, for people (text) and for machines (one JSON document)."""
+"""The outcome of a verify, for people (text) and for machines (one JSON document).
+
+Loads neither SQLAlchemy nor the comparison: a repeated verify that matches prints
+through here too (`dbtools/verify/repeated.py`).
+"""
 
 import json
 import textwrap
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from dbtools.verify.compare import Difference
-from dbtools.verify.live import search_path
+from dbtools.core.errors import UserError
+
+if TYPE_CHECKING:
+    from dbtools.verify.compare import Difference
+
+FORMATS = ("text", "json")
+
+
+def output_format(env: dict[str, str]) -> str:
+    """VERIFY_FORMAT: `text` (the default) or `json`."""
+    fmt = env.get("VERIFY_FORMAT", "").strip().lower() or "text"
+    if fmt not in FORMATS:
+        raise UserError(f"VERIFY_FORMAT must be text or json, got {fmt!r}")
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -14,7 +31,7 @@ class Outcome:
     revisions: tuple[str, ...]
     schemas: list[str]
     template: str
-    differences: list[Difference]
+    differences: "list[Difference]"
 
     @property
     def revision(self) -> str:
@@ -43,6 +60,8 @@ def as_text(outcome: Outcome) -> str:
 def script(outcome: Outcome) -> str:
     """Every fix in order, as one script for `psql -1 -v ON_ERROR_STOP=1` (one transaction:
     no fix needs to run outside one)."""
+    from dbtools.verify.live import search_path
+
     header = [
         "-- the fixes above as one script, in order; run it in one transaction:",
         "--   psql -1 -v ON_ERROR_STOP=1 -f fix.sql",

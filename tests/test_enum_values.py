@@ -13,8 +13,7 @@ from sqlalchemy import Engine, text
 
 import schema
 from dbtools.review.lint import Finding, SqlSource, apply_waivers
-from tests import team
-from tests.own_models import add_module, edit, free_table, revision
+from tests.own_models import add_module, edit, free_table, revision, write_docstring
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make, write_revision
 
@@ -253,7 +252,7 @@ def test_a_rename_is_a_rename_value_that_keeps_the_rows(tmp_path, database_url):
         assert made.returncode == 0, made.stderr
         assert "renamed={'shipped': 'sent'}" in made.stderr, made.stderr  # the hint
         [path] = new_revisions(root, "shipped_parcels_are_sent")
-        team.write_docstring(path, "A value renamed in the catalog only; no table is touched.")
+        write_docstring(path, "A value renamed in the catalog only; no table is touched.")
         columns = f'columns=["{TABLE}.state"],\n'
         up, between, down = path.read_text().split(columns)  # upgrade, then downgrade
         path.write_text(
@@ -316,7 +315,7 @@ def test_what_a_rebuild_cannot_carry_refuses_before_anything_changes(case, tmp_p
         assert made.returncode != 0
         assert expected in made.stderr, made.stderr
         [path] = new_revisions(root, "nothing_is_delivered")
-        team.write_docstring(path, "A value removed; the type is rebuilt.")
+        write_docstring(path, "A value removed; the type is rebuilt.")
         done = dbtools(root, ["upgrade"], env)
         assert done.returncode != 0
         [line] = [x for x in done.stderr.splitlines() if x.startswith("error: ")]

@@ -9,8 +9,7 @@ import re
 from sqlalchemy import text
 
 import schema
-from tests import team
-from tests.own_models import add_module, drift_lines, edit, free_table, revision
+from tests.own_models import add_module, drift_lines, edit, free_table, revision, write_docstring
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
@@ -109,7 +108,7 @@ def test_following_the_rename_hint_leaves_no_drift(tmp_path, database_url):
 
         # The revision as the hint says; its downgrade renames back.
         [path] = sorted((root / "migrations" / "versions").glob("*_made_by.py"))
-        team.write_docstring(path, "A column renamed, with its index and constraints.")
+        write_docstring(path, "A column renamed, with its index and constraints.")
         source = path.read_text()
         back = re.sub(r"\{([^}]*)\}", lambda m: "{" + swapped(m.group(1)) + "}", call)
         back = back.replace(f"{OLD!r}, {NEW!r}", f"{NEW!r}, {OLD!r}", 1)

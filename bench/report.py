@@ -16,6 +16,7 @@ STALL_GOAL_MS = 50.0
 CHAIN_GOAL_RATIO = 2.0
 CHAIN_GOAL_AT = 200
 NOOP_GOAL_RATIO = 1.15
+VERIFY_GOAL_RATIO = 3.0  # a repeated verify, new process, against pg_dump --schema-only
 TEST_GOAL_SECONDS = 90.0
 TEST_GROWTH_GOAL = 1.3  # `make test` with 100 more released revisions, against shipped
 CHECK_GROWTH_GOAL = 1.5  # `make check` with 200 more released revisions, against shipped
@@ -89,6 +90,14 @@ def judged(results: dict[str, Any]) -> list[tuple[str, tuple[str, str, bool | No
             f"no-op run within {NOOP_GOAL_RATIO}x of starting Python and importing the libraries",
             f"{noop['ratio']:.2f}x",
             noop["ratio"] <= NOOP_GOAL_RATIO,
+        )))  # fmt: skip
+    verify = results.get("verify")
+    if verify:
+        rows.append(("verify", (
+            f"repeated `make verify` within {VERIFY_GOAL_RATIO:.0f}x of `pg_dump --schema-only`",
+            f"{verify['repeated_ratio']:.2f}x"
+            + ("" if verify.get("repeated_cached") else " (the cache did not answer)"),
+            verify["repeated_ratio"] <= VERIFY_GOAL_RATIO,
         )))  # fmt: skip
     make_test = results.get("testcost", {}).get("make_test", {})
     if make_test:

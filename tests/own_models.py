@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import schema
-from tests.repo_copy import make
+from tests.harness import make
 
 
 def free_table(stem: str) -> str:

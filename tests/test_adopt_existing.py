@@ -17,9 +17,10 @@ from sqlalchemy import text
 
 import schema
 from tests import own_models
+from tests.harness import clean_env, make
 from tests.own_models import add_module
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, make, psql, run
+from tests.repo_copy import copy_repo, psql, run
 
 LIVE_SQL = """
 CREATE TABLE shop_items (

@@ -12,9 +12,9 @@ object is untouched.
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.chain import free_table
+from tests.chain import HEAD, free_table
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import HEAD, cli_env, error_line, run, versions
+from tests.runs import cli_env, error_line, run, versions
 
 NEW = "c3c3c3c3c3c3"
 T = free_table("parcels")

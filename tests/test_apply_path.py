@@ -15,8 +15,9 @@ from sqlalchemy.engine import URL
 
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import HEAD
+from tests.harness import make
 from tests.pg import versions
-from tests.repo_copy import copy_repo, make
+from tests.repo_copy import copy_repo
 from tests.runs import cli_env
 
 LOADED = """

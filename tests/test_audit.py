@@ -18,21 +18,9 @@ from dbtools.core.bookkeeping import QUALIFIED_LOG
 from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review.autogen_options import compare_options
+from tests.chain import BEFORE_HEAD, FIRST, HEAD, REVISIONS, upgrades
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import (
-    BEFORE_HEAD,
-    FIRST,
-    HEAD,
-    REVISIONS,
-    SECRET,
-    cli_env,
-    error_line,
-    log_rows,
-    run,
-    state,
-    upgrades,
-    versions,
-)
+from tests.runs import SECRET, cli_env, error_line, log_rows, run, state, versions
 
 
 def revision_file(root, rev):

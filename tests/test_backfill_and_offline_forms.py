@@ -18,9 +18,10 @@ from dbtools.core.catalog import differences
 from dbtools.core.chain import script_directory
 from tests import own_table
 from tests.chain import free_table
+from tests.harness import start
 from tests.pg import catalog, fresh_database
 from tests.repo_copy import copy_repo, psql, write_revision
-from tests.runs import cli_env, error_line, run, slow_function, start, versions, wait_for
+from tests.runs import cli_env, error_line, run, slow_function, versions, wait_for
 
 HEAD = script_directory().get_current_head()
 NEW = "a7a7a7a7a7a7"

@@ -5,9 +5,10 @@ its file (`relfilenode`). A narrowed `varchar` is still the linter's to flag."""
 from sqlalchemy import text
 
 import schema
+from tests.harness import clean_env, make
 from tests.own_models import add_module, edit, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 NOTES = free_table("notes")
 CLS = "".join(p.title() for p in NOTES.split("_"))

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from dbtools.core.paths import REPO_ROOT
-from tests.repo_copy import clean_env, copy_repo, make
+from tests.harness import clean_env, make
+from tests.repo_copy import copy_repo
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 ACTIONLINT = Path(sys.executable).parent / "actionlint"

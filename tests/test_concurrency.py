@@ -14,21 +14,11 @@ from sqlalchemy import Engine, text
 
 from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.paths import REPO_ROOT
-from tests.chain import TABLES
+from tests.chain import HEAD, REVISIONS, TABLES, model_columns, upgrades
 from tests.harness import columns as tables_and_columns
+from tests.harness import command, start
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import (
-    HEAD,
-    REVISIONS,
-    cli_env,
-    command,
-    log_rows,
-    model_columns,
-    run,
-    start,
-    upgrades,
-    versions,
-)
+from tests.runs import cli_env, log_rows, run, versions
 
 # Timings matter here: these modules share one worker, never running beside each other.
 pytestmark = pytest.mark.xdist_group("timing")

@@ -17,17 +17,9 @@ from sqlalchemy import Engine, text
 from dbtools.core.chain import script_directory
 from tests import own_table
 from tests.chain import free_table
+from tests.harness import start
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import (
-    cli_env,
-    columns,
-    error_line,
-    run,
-    slow_function,
-    start,
-    versions,
-    wait_for,
-)
+from tests.runs import cli_env, columns, error_line, run, slow_function, versions, wait_for
 
 HEAD = script_directory().get_current_head()
 NEW = "f6f6f6f6f6f6"

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import SCRIPTS, UNRELEASED
-from tests.harness import columns
+from tests.harness import columns, command, start
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import cli_env, command, error_line, run, start, state, versions, wait_for
+from tests.runs import cli_env, error_line, run, state, versions, wait_for
 from tests.sample_rows import fill
 
 CHAIN = SCRIPTS

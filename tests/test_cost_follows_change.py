@@ -8,7 +8,8 @@ from pathlib import Path
 from dbtools.core import released
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import HEAD, free_table
-from tests.repo_copy import clean_env, copy_repo, write_revision
+from tests.harness import clean_env
+from tests.repo_copy import copy_repo, write_revision
 
 NEW = "c057c057c001"
 PER_REVISION = ["tests/test_consent.py", "tests/test_verify.py"]

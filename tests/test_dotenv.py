@@ -12,8 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.harness import clean_env
 from tests.pg import create_password_role, url_string
-from tests.repo_copy import clean_env, copy_repo
+from tests.repo_copy import copy_repo
 from tests.runs import cli_env, engine_for, error_line, run, state, versions
 
 SECRET = "Zq9$kw Vx7"

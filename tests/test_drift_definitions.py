@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 import schema
+from tests.harness import clean_env, make
 from tests.own_models import add_module, drift_lines, edit, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 JOBS = free_table("jobs")
 CLS = "".join(p.title() for p in JOBS.split("_"))

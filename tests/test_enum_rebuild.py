@@ -6,9 +6,10 @@ database when the step runs); `make upgrade` applies it and the index stands aga
 from sqlalchemy import text
 
 import schema
+from tests.harness import clean_env, make
 from tests.own_models import add_module, edit, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 TICKETS = free_table("tickets_with_a_rather_long_name_for_its_index")
 CLS = "Ticket"

@@ -13,9 +13,10 @@ from sqlalchemy import Engine, text
 
 import schema
 from dbtools.review.lint import Finding, SqlSource, apply_waivers
+from tests.harness import clean_env, make
 from tests.own_models import add_module, edit, free_table, revision, write_docstring
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make, write_revision
+from tests.repo_copy import copy_repo, dbtools, write_revision
 
 TABLE = free_table("parcels")
 ENUM = f"{TABLE}_state"[:63]

@@ -12,18 +12,10 @@ test_interrupted_run; docs/errors.md names the test of each.
 import pytest
 
 from dbtools.core.paths import REPO_ROOT
+from tests.chain import HEAD, REVISIONS
 from tests.pg import url_string
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import (
-    HEAD,
-    REVISIONS,
-    SECRET,
-    cli_env,
-    error_line,
-    run,
-    state,
-    with_secret,
-)
+from tests.runs import SECRET, cli_env, error_line, run, state, with_secret
 
 PW = "s3cr%25t%20p%40ss"  # SECRET, percent-encoded as a user writes it in a URL
 

@@ -9,21 +9,10 @@ statement. A revision file that does not load is named before anything is applie
 import pytest
 
 from dbtools.core.chain import script_directory
-from tests.chain import TABLES, free_table
+from tests.chain import HEAD, TABLES, free_table, model_columns, upgrades
 from tests.harness import columns as tables_and_columns
 from tests.repo_copy import copy_repo, write_revision
-from tests.runs import (
-    HEAD,
-    cli_env,
-    columns,
-    error_line,
-    log_rows,
-    model_columns,
-    run,
-    state,
-    upgrades,
-    versions,
-)
+from tests.runs import cli_env, columns, error_line, log_rows, run, state, versions
 
 BAD = "c3c3c3c3c3c3"
 PROBE = free_table("tags")  # a table no model has taken

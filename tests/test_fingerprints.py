@@ -17,8 +17,9 @@ from dbtools.core.paths import REPO_ROOT
 from dbtools.review import fingerprints
 from dbtools.review.revision_sql import files
 from tests.chain import HEAD, free_table
+from tests.harness import clean_env, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, make, write_revision
+from tests.repo_copy import copy_repo, write_revision
 
 NEW = "f1a9e0000001"
 SQL_FILES = len(files())

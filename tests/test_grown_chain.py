@@ -15,8 +15,9 @@ from sqlalchemy import text
 import schema
 from dbtools.core.paths import REPO_ROOT
 from tests import own_models, team
+from tests.harness import clean_env, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 PER_REVISION_TESTS = ("tests/test_migrations.py", "tests/test_new_revisions_leave_no_trace.py")
 

@@ -15,8 +15,9 @@ from sqlalchemy import text
 import schema
 from tests import own_models, own_table
 from tests.chain import HEAD
+from tests.harness import clean_env, make
 from tests.pg import column, url_string, versions
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 TABLE = own_table.TABLE
 MESSAGE = f"Name the unnamed {TABLE}"

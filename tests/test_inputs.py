@@ -11,8 +11,9 @@ import pytest
 
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import HEAD
+from tests.harness import clean_env, last_error, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, last_error, make, write_revision
+from tests.repo_copy import copy_repo, write_revision
 from tests.runs import cli_env, error_line, run, state
 
 # Make variables shaped like shell (and make) injections: each must be taken literally.

@@ -13,17 +13,16 @@ import time
 import pytest
 from sqlalchemy import text
 
-from tests.chain import free_table
+from tests.chain import HEAD, free_table
+from tests.harness import start
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     ADVISORY_LOCKS,
-    HEAD,
     cli_env,
     columns,
     error_line,
     log_rows,
     run,
-    start,
     versions,
     wait_for,
 )

@@ -1,7 +1,8 @@
 """The tooling keeps its shape: every module documented, the layering enforced by `make lint`."""
 
 from dbtools.core.paths import REPO_ROOT
-from tests.repo_copy import clean_env, copy_repo, last_error, make
+from tests.harness import clean_env, last_error, make
+from tests.repo_copy import copy_repo
 
 ARCHITECTURE = REPO_ROOT / "docs" / "architecture.md"
 

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from tests import own_table
 from tests.chain import HEAD, free_table
+from tests.harness import start
 from tests.repo_copy import copy_repo, write_revision
 from tests.runs import (
     MIGRATION_WAITING_FOR_LOCK,
@@ -24,7 +25,6 @@ from tests.runs import (
     error_line,
     log_rows,
     run,
-    start,
     versions,
     wait_for,
 )

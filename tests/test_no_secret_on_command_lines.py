@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from dbtools.consume import snapshot
 from dbtools.core.paths import REPO_ROOT
+from tests.harness import clean_env
 from tests.pg import create_password_role, url_string
-from tests.repo_copy import clean_env
 
 PASSWORD = "pw Sé:cr@t/#?%"
 SSL_PASSWORD = "ssl-K3y!phrase"

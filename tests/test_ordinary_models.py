@@ -12,9 +12,10 @@ from sqlalchemy import text
 
 import schema
 from schema.naming import truncated
+from tests.harness import clean_env, last_error, make
 from tests.own_models import add_module, drift_lines, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, last_error, make, write_revision
+from tests.repo_copy import copy_repo, dbtools, write_revision
 
 RUNS = free_table("runs")
 CLS = "".join(p.title() for p in RUNS.split("_"))

@@ -6,9 +6,10 @@ and the table in it, `make check` is clean right after (no table "missing" forev
 from sqlalchemy import text
 
 import schema
+from tests.harness import clean_env, make
 from tests.own_models import add_module, drift_lines, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 TAKEN = {t.schema for t in schema.metadata.tables.values()}
 AUDIT = next(n for n in ("audit", *(f"audit_{i}" for i in range(2, 99))) if n not in TAKEN)

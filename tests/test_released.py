@@ -12,10 +12,11 @@ from sqlalchemy import inspect
 
 from dbtools.core import released
 from dbtools.review.released import problems
-from tests.chain import HEAD, REVISIONS, free_table
+from tests.chain import HEAD, REVISIONS, free_table, upgrades
+from tests.harness import clean_env, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make, write_revision
-from tests.runs import cli_env, error_line, log_rows, run, upgrades, versions
+from tests.repo_copy import copy_repo, dbtools, write_revision
+from tests.runs import cli_env, error_line, log_rows, run, versions
 
 NEW = "5eed0000aa01"
 AFTER = "5eed0000aa02"

@@ -9,9 +9,10 @@ import re
 from sqlalchemy import text
 
 import schema
+from tests.harness import clean_env, make
 from tests.own_models import add_module, drift_lines, edit, free_table, revision, write_docstring
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 TABLE = free_table("widgets")
 CLASS = "Widget"

@@ -14,8 +14,9 @@ import pytest
 
 import schema
 from dbtools.core.chain import script_directory
+from tests.harness import clean_env, last_error, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, last_error, make, write_revision
+from tests.repo_copy import copy_repo, write_revision
 
 HEAD = script_directory().get_current_head()
 TABLE = next(n for n in ("review_items", "review_items_2") if n not in schema.metadata.tables)

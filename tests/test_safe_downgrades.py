@@ -20,8 +20,9 @@ from dbtools.operations.constraints import (
 )
 from dbtools.operations.indexes import CreateIndexConcurrentlyOp, DropIndexConcurrentlyOp
 from tests import own_models, team
+from tests.harness import clean_env
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools
+from tests.repo_copy import copy_repo, dbtools
 
 
 def body(source: str, function: str) -> str:

@@ -13,8 +13,9 @@ from dbtools.core.catalog import differences
 from dbtools.core.chain import revisions, script_directory
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review import generated, revision_sql
+from tests.harness import clean_env, make
 from tests.pg import catalog, run_cli, url_string, versions
-from tests.repo_copy import clean_env, make, psql
+from tests.repo_copy import psql
 
 NO_DATABASE = {
     "unreachable": {"DATABASE_URL": "postgresql://app:s3cret@127.0.0.1:9/nowhere"},

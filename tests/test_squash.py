@@ -20,9 +20,10 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.core.bookkeeping import QUALIFIED_LOG, bookkeeping
 from dbtools.core.catalog import describe, differences
+from tests.harness import clean_env, last_error, make
 from tests.own_models import revision_id
 from tests.pg import fresh_database, url_string
-from tests.repo_copy import clean_env, copy_repo, last_error, make, write_revision
+from tests.repo_copy import copy_repo, write_revision
 from tests.team import _free
 
 TABLE = _free("squashed_things", set(schema.metadata.tables))

@@ -14,8 +14,8 @@ import sys
 
 from sqlalchemy import text
 
+from tests.harness import clean_env
 from tests.pg import admin_engine
-from tests.repo_copy import clean_env
 
 
 def test_another_session_starting_leaves_this_sessions_server_running(server_url, tmp_path):

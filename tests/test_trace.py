@@ -20,8 +20,9 @@ from sqlalchemy import text
 import schema
 from dbtools.core.chain import script_directory
 from dbtools.review import locks
+from tests.harness import clean_env, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, make, write_revision
+from tests.repo_copy import copy_repo, write_revision
 
 HEAD = script_directory().get_current_head()
 TABLE = next(n for n in ("trace_items", "trace_items_2") if n not in schema.metadata.tables)

@@ -3,9 +3,10 @@
 go through `make revision` and `make check`. A real import cycle is reported as every
 import on it, each with its file and line (never "(and 7 more)")."""
 
+from tests.harness import clean_env, make
 from tests.own_models import add_module, free_table, revision
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, make
+from tests.repo_copy import copy_repo
 
 AUTHORS, BOOKS = free_table("authors"), free_table("books")
 

@@ -15,9 +15,10 @@ from dbtools.apply.lock import MIGRATION_LOCK_KEY
 from dbtools.core.paths import REPO_ROOT
 from dbtools.verify.expected import drop_templates
 from tests.chain import UNRELEASED
+from tests.harness import start
 from tests.migrate import migrate_to
 from tests.repo_copy import psql
-from tests.runs import engine_for, error_line, start
+from tests.runs import engine_for, error_line
 from tests.verifying import (
     execute,
     head,

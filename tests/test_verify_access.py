@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import text
 
 from dbtools.core.paths import REPO_ROOT
+from tests.harness import make
 from tests.migrate import migrate_to
 from tests.pg import admin_engine
-from tests.repo_copy import make
 from tests.runs import error_line
 from tests.verifying import (
     chain,

@@ -25,8 +25,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from dbtools import devserver
+from tests.harness import clean_env
 from tests.pg import admin_engine, query
-from tests.repo_copy import clean_env, copy_repo, psql, write_revision
+from tests.repo_copy import copy_repo, psql, write_revision
 from tests.runs import cli_env, run
 from tests.verifying import execute, head, verify, verify_json
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from dbtools.core.paths import REPO_ROOT
+from tests.harness import clean_env, make
 from tests.own_models import add_module, free_table, make_revision, write_docstring
 from tests.pg import url_string
-from tests.repo_copy import clean_env, make
 
 SWITCH = "DBTOOLS_TEST_WITHOUT_EXAMPLE"
 EXAMPLE_MODULE = "schema/user.py"

@@ -3,9 +3,9 @@
 A copy of the repository grows the team's `orders` table and its parent, the test's own
 table (tests/team.py); then their models change in every way the drift check must see: an
 enum value, a renamed CHECK, a server default, a foreign-key action, a comment, a column
-renamed. `make check` names
-each in one line, with SQL rather than Python reprs; `make revision` writes a revision
-that applies, leaves the catalog as the models say, and downgrades.
+renamed. `make check` names each in one line, with SQL rather than Python reprs; `make
+revision` writes a revision that applies, leaves the catalog as the models say, and
+downgrades.
 """
 
 import pytest

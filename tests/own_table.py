@@ -155,3 +155,15 @@ def in_document(found: str, document: str, names: list[str]) -> bool:
             seen[part] = f"n{len(seen)}"
             pattern += rf"(?P<{seen[part]}>\w+)"
     return re.search(pattern, document) is not None
+
+
+def sort_imports(root: Path) -> None:
+    """The copy's `schema/models.py` imports sorted, as `make format` leaves them (the
+    model lines `add_module` writes go after `schema.base`, which sorts wrong whenever a
+    team's module name sorts before `base` or after the new one)."""
+    import subprocess
+    import sys
+
+    models = root / "schema" / "models.py"
+    ruff = Path(sys.executable).parent / "ruff"
+    subprocess.run([str(ruff), "check", "--fix", "-q", "--select", "I", str(models)], check=True)

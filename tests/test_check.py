@@ -38,6 +38,7 @@ def add_phone_to_model(root) -> None:
     """The test's own table in the copy, models and migrations agreeing; then its model
     gains a column no revision creates."""
     own_table.add(root, HEAD)
+    own_table.sort_imports(root)
     path = root / "schema" / f"{own_table.MODULE}.py"
     source = path.read_text()
     assert f"{PHONE}:" not in source

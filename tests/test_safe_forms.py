@@ -90,6 +90,7 @@ def change_models(root) -> None:
         source = source.replace(old, new)
     path.write_text(source)
     own_models.add_module(root, f"own_{BADGES}", ["Badge"], NEW_TABLE)
+    own_table.sort_imports(root)
 
 
 def test_make_revision_writes_the_safe_forms_and_check_passes(server_url, engine, tmp_path):

@@ -50,7 +50,7 @@ Each revision is measured against a busy table of its own: the tables it touches
 | ${row} |
 % endfor
 
-A revision that touches no table that existed before it (the first one creates its tables) has nothing busy to stall: it is run against the same load on a stand-in table (`bench_other`, ${f"{st['rows']:,}"} rows) to show it leaves other tables alone; the 50 ms goal does not apply. The variants are not shipped: they are written into a temporary copy of the repository; each safe form `make revision` writes on an existing table is held to the 50 ms goal, beside the plain form Alembic writes by default, shown for contrast.
+A revision that touches no table that existed before it (the first one creates its tables) has nothing busy to stall: it is run against the same load on a stand-in table (`bench_other`, ${f"{st['rows']:,}"} rows) to show it leaves other tables alone; the 50 ms goal does not apply. The variants are not shipped: they are written into a temporary copy of the repository, on a table of the benchmark's own that a revision after the head creates; each safe form `make revision` writes on an existing table is held to the 50 ms goal, beside the plain form Alembic writes by default, shown for contrast.
 % for miss in st.get("not_measured", []):
 
 **Not measured:** `${miss["name"]}`: ${miss["reason"]} (no busy table could be made for it, so no figure is claimed).

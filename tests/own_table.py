@@ -132,3 +132,38 @@ def created(engine: Engine) -> Iterator[str]:
     finally:
         with engine.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {TABLE} CASCADE"))
+
+
+def in_document(found: str, document: str, names: list[str]) -> bool:
+    """Whether `document` holds `found` with each of `names` (this table's, as a test
+    made them) standing for one name of the document's own, the same one each time.
+
+    The guides show runs on the example chain; a test that makes its own table compares
+    what the tools print now with what the guide shows, name for name.
+    """
+    import re
+
+    ordered = sorted(set(names), key=len, reverse=True)
+    split = re.split(r"\b(" + "|".join(re.escape(n) for n in ordered) + r")\b", found)
+    pattern, seen = "", {}
+    for i, part in enumerate(split):
+        if i % 2 == 0:
+            pattern += re.escape(part)
+        elif part in seen:
+            pattern += f"(?P={seen[part]})"
+        else:
+            seen[part] = f"n{len(seen)}"
+            pattern += rf"(?P<{seen[part]}>\w+)"
+    return re.search(pattern, document) is not None
+
+
+def sort_imports(root: Path) -> None:
+    """The copy's `schema/models.py` imports sorted, as `make format` leaves them (the
+    model lines `add_module` writes go after `schema.base`, which sorts wrong whenever a
+    team's module name sorts before `base` or after the new one)."""
+    import subprocess
+    import sys
+
+    models = root / "schema" / "models.py"
+    ruff = Path(sys.executable).parent / "ruff"
+    subprocess.run([str(ruff), "check", "--fix", "-q", "--select", "I", str(models)], check=True)

@@ -12,8 +12,8 @@ from sqlalchemy import inspect
 import schema
 from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
-from tests import own_models
-from tests.chain import free_column
+from tests import own_models, own_table
+from tests.own_table import TABLE
 from tests.pg import url_string, versions
 from tests.repo_copy import (
     clean_env,
@@ -26,24 +26,28 @@ from tests.repo_copy import (
 
 HEAD = script_directory().get_current_head()
 
-# The README's example, under a name the users model has not taken yet.
-PHONE = free_column("users", "phone")
+# The README's example, on the test's own table (its model and revision, after head).
+PHONE = "phone"
 PHONE_LINE = (
     f'    {PHONE}: Mapped[str | None] = mapped_column(String, comment="Phone, if given.")\n'
 )
+INDEX = f"ix_{TABLE}_email_name"
 
 
 def add_phone_to_model(root) -> None:
-    path = root / "schema" / "user.py"
+    """The test's own table in the copy, models and migrations agreeing; then its model
+    gains a column no revision creates."""
+    own_table.add(root, HEAD)
+    own_table.sort_imports(root)
+    path = root / "schema" / f"{own_table.MODULE}.py"
     source = path.read_text()
-    anchor = "    def __repr__"
-    assert anchor in source
-    path.write_text(source.replace(anchor, PHONE_LINE + "\n" + anchor))
+    assert f"{PHONE}:" not in source
+    path.write_text(source + PHONE_LINE)
 
 
-def as_in_the_guide(line: str) -> str:
-    """The guide shows the run on the seed's chain, where the column is `phone`."""
-    return line.replace(f"users.{PHONE}:", "users.phone:")
+def in_the_guide(line: str, guide: str) -> bool:
+    """The guide shows the run on the example's table, where this one has the test's."""
+    return own_table.in_document(line, guide, [TABLE, INDEX])
 
 
 def new_revision_files(root) -> list:
@@ -66,17 +70,17 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
     write_revision(
         root,
         "aaaa00000001",
-        HEAD,
-        "Index users by email and name",
-        'op.create_index("ix_users_email_name", "users", ["email", "name"])',
-        'op.drop_index("ix_users_email_name", table_name="users")',
+        own_table.REVISION,
+        f"Index {TABLE} by email and name",
+        f'op.create_index("{INDEX}", "{TABLE}", ["email", "name"])',
+        f'op.drop_index("{INDEX}", table_name="{TABLE}")',
     )
     server = clean_env(DATABASE_URL=url_string(server_url))
     assert make(root, "generate", server).returncode == 0
     stale = next((root / "migrations" / "sql").glob("*-aaaa00000001_*.upgrade.sql"))
     stale.write_text(stale.read_text() + "-- edited by hand\n")
     # The second head arrives after the last `make generate`, as from a merged branch.
-    write_revision(root, "bbbb00000002", HEAD, "Nothing yet", "pass")
+    write_revision(root, "bbbb00000002", own_table.REVISION, "Nothing yet", "pass")
 
     done = make(root, "check", clean_env(DATABASE_URL=url_string(server_url)))
 
@@ -89,10 +93,8 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
     text_ = "\n".join(problems)
     assert "heads: the revisions have 2 heads (aaaa00000001, bbbb00000002)" in text_
     assert f"stale: {stale.relative_to(root)} is stale: run `make generate`" in text_
-    assert f"drift: column users.{PHONE}: in the models but no revision creates it" in text_
-    assert "drift: index ix_users_email_name on users: in the migrations but not in the models" in (
-        text_
-    )
+    assert f"drift: column {TABLE}.{PHONE}: in the models but no revision creates it" in text_
+    assert f"drift: index {INDEX} on {TABLE}: in the migrations but not in the models" in text_
     assert any(
         "lint: migrations/sql/" in line and " require-concurrent-index-creation " in line
         for line in problems
@@ -100,7 +102,7 @@ def test_check_lists_every_problem_at_once(server_url, tmp_path):
     # The reviewer's guide shows this very run, line for line.
     guide = (REPO_ROOT / "docs" / "reviewing.md").read_text()
     for line in [*lines, last_error(done)]:
-        assert as_in_the_guide(line) in guide, "\n".join([*lines, last_error(done)])
+        assert in_the_guide(line, guide), "\n".join([*lines, last_error(done)])
 
 
 def test_model_change_fails_check_then_make_revision_fixes_it(server_url, database_url, tmp_path):
@@ -110,24 +112,26 @@ def test_model_change_fails_check_then_make_revision_fixes_it(server_url, databa
 
     before = make(root, "check", server)
     assert before.returncode != 0
-    assert f"column users.{PHONE}: in the models but no revision creates it" in before.stdout
+    assert f"column {TABLE}.{PHONE}: in the models but no revision creates it" in before.stdout
 
-    made = make(root, "revision", server, m="add phone to users")
+    message = f"add phone to {TABLE}"
+    written = {p.name for p in (root / "migrations" / "versions").glob("*.py")}
+    made = make(root, "revision", server, m=message)
     assert made.returncode == 0, made.stderr
-    [revision_file] = new_revision_files(root)
+    [revision_file] = own_models.new_revisions(root, written)
     # Formatted by the post-write hook: ruff finds nothing to change.
     ruff = [str(REPO_ROOT / ".venv" / "bin" / "ruff"), "format", "--check", str(revision_file)]
     assert subprocess.run(ruff, capture_output=True, check=False).returncode == 0
     source = revision_file.read_text()
-    assert source.startswith('"""add phone to users')
+    assert source.startswith(f'"""{message}')
     assert f'sa.Column("{PHONE}", sa.String(), nullable=True' in source
 
     # The revision's SQL and the head file were generated with it.
     new_head = revision_file.stem.split("-", 1)[1].split("_", 1)[0]
     assert (root / "migrations" / "HEAD").read_text() == f"{new_head}\n"
     upgrade_sql = (root / "migrations" / "sql" / f"{revision_file.stem}.upgrade.sql").read_text()
-    assert f"-> {new_head}, add phone to users" in upgrade_sql
-    assert f"ALTER TABLE users ADD COLUMN {PHONE} VARCHAR;" in upgrade_sql
+    assert f"-> {new_head}, {message}" in upgrade_sql
+    assert f"ALTER TABLE {TABLE} ADD COLUMN {PHONE} VARCHAR;" in upgrade_sql
 
     # What `make revision` wrote passes `make check` once its docstring is written.
     unwritten = make(root, "check", server)
@@ -147,7 +151,7 @@ def test_model_change_fails_check_then_make_revision_fixes_it(server_url, databa
     assert PHONE in columns(database_url)
     assert dbtools(root, ["downgrade"], target).returncode == 0
     assert PHONE not in columns(database_url)
-    assert versions(database_url) == [HEAD]
+    assert versions(database_url) == [own_table.REVISION]
 
 
 def test_a_revision_autogenerate_would_leave_empty_is_refused(server_url, tmp_path):
@@ -219,7 +223,7 @@ def test_two_branches_adding_a_revision_conflict_in_git(tmp_path, server_url):
 def columns(url) -> list[str]:
     engine = schema.make_engine(url)
     try:
-        return [c["name"] for c in inspect(engine).get_columns("users")]
+        return [c["name"] for c in inspect(engine).get_columns(TABLE)]
     finally:
         engine.dispose()
 

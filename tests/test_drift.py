@@ -1,22 +1,23 @@
 """Drift sees everything the models say, and `make revision` writes it.
 
-A copy of the repository grows the team's `orders` table (tests/team.py); then its
-models change in every way the drift check must see: an enum value, a renamed CHECK, a
-server default, a foreign-key action, a comment, a column renamed. `make check` names
-each in one line, with SQL rather than Python reprs; `make revision` writes a revision
-that applies, leaves the catalog as the models say, and downgrades.
+A copy of the repository grows the team's `orders` table and its parent, the test's own
+table (tests/team.py); then their models change in every way the drift check must see: an
+enum value, a renamed CHECK, a server default, a foreign-key action, a comment, a column
+renamed. `make check` names each in one line, with SQL rather than Python reprs; `make
+revision` writes a revision that applies, leaves the catalog as the models say, and
+downgrades.
 """
 
 import pytest
 from sqlalchemy import text
 
 import schema
-from tests import own_models, team
-from tests.chain import free_column
+from tests import own_models, own_table, team
 from tests.pg import url_string
 from tests.repo_copy import clean_env, copy_repo, dbtools, make
 
-AGE = free_column("users", "age_years")
+# The column renamed is the `age` of the test's own table, the orders' parent.
+P, AGE = own_table.TABLE, "age_years"
 T, ENUM = team.TABLE, team.ENUM
 CHANGES = [
     ('    paid = "paid"\n', '    paid = "paid"\n    shipped = "shipped"\n'),
@@ -32,16 +33,16 @@ EXPECTED = [
     f"column {T}.quantity: default 1 in the migrations, 2 in the models",
     f"constraint ck_{T}_quantity_positive on {T}: in the migrations but not in the models",
     f"constraint ck_{T}_quantity_at_least_one on {T}: in the models but no revision creates it",
-    f"column users.{AGE}: in the models but no revision creates it",
-    "column users.age: in the migrations but not in the models",
+    f"column {P}.{AGE}: in the models but no revision creates it",
+    f"column {P}.age: in the migrations but not in the models",
     f"constraint {team.FOREIGN_KEY} on {T}: changed, ON DELETE CASCADE in the "
     "migrations, ON DELETE SET NULL in the models",
     f"enum type {ENUM}: values pending, paid in the migrations, pending, paid, shipped "
     "in the models",
 ]
 RENAME_HINT = (
-    f"column users.age -> users.{AGE}: looks like a rename; write "
-    f'op.alter_column("users", "age", new_column_name="{AGE}") instead of dropping and adding'
+    f"column {P}.age -> {P}.{AGE}: looks like a rename; write "
+    f'op.alter_column("{P}", "age", new_column_name="{AGE}") instead of dropping and adding'
 )
 
 
@@ -66,8 +67,9 @@ def change_models(root) -> None:
         assert old in source, old
         source = source.replace(old, new)
     path.write_text(source)
-    user = root / "schema" / "user.py"
-    user.write_text(user.read_text().replace("    age: Mapped", f"    {AGE}: Mapped"))
+    own_models.edit(
+        root / "schema" / f"{own_table.MODULE}.py", "    age: Mapped", f"    {AGE}: Mapped"
+    )
 
 
 def catalog_facts(url) -> dict:
@@ -81,8 +83,8 @@ def catalog_facts(url) -> dict:
         "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
         f"WHERE d.adrelid = '{T}'::regclass AND a.attname = 'quantity'",
         "comment": f"SELECT col_description('{T}'::regclass, 3)",
-        "users": "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = 'users' ORDER BY column_name",
+        "parent": "SELECT column_name FROM information_schema.columns "
+        f"WHERE table_name = '{P}' ORDER BY column_name",
     }
     engine = schema.make_engine(url)
     try:
@@ -127,7 +129,7 @@ def test_drift_names_every_change_and_the_revision_makes_it(grown, database_url)
     assert after["on_delete"] == ["n"]  # SET NULL
     assert after["default"] == ["2"]
     assert after["comment"] == ["Where it is."]
-    assert AGE in after["users"] and "age" not in after["users"]
+    assert AGE in after["parent"] and "age" not in after["parent"]
 
     # Its downgrade drops an index concurrently, outside a transaction: no data goes,
     # so it needs no ALLOW_DATA_LOSS=1.

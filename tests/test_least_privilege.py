@@ -9,17 +9,17 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+import schema
 from dbtools.core.paths import REPO_ROOT
 from schema.testing import create_database, drop_database
+from tests.harness import columns
 from tests.pg import admin_engine
 from tests.runs import (
     HEAD,
     REVISIONS,
     cli_env,
-    columns,
     engine_for,
     log_rows,
-    model_columns,
     run,
     upgrades,
     versions,
@@ -79,10 +79,19 @@ def test_whole_chain_up_and_down_as_a_database_owner(owner_url):
             assert OWNER_PASSWORD not in result.stderr + result.stdout
             assert versions(engine) == expected
 
-        assert sorted(columns(engine, "users")) == model_columns("users")
+        # Every table the models define, in whichever schema, has their columns and
+        # belongs to the role that ran the migrations.
+        tables = {qualified(t.schema, t.name): t for t in schema.metadata.tables.values()}
+        found = columns(engine)
+        assert {key: found.get(key) for key in tables} == {
+            key: {c.name for c in table.columns} for key, table in tables.items()
+        }
         with engine.connect() as conn:
-            owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'users'"))
-            assert owner.scalar() == owner_url.username
+            rows = conn.execute(text("SELECT schemaname, tablename, tableowner FROM pg_tables"))
+            owners = {qualified(schema_name, name): owner for schema_name, name, owner in rows}
+            assert {key: owners.get(key) for key in tables} == dict.fromkeys(
+                tables, owner_url.username
+            )
             roles = conn.execute(
                 text("SELECT DISTINCT applied_by FROM migration_audit.migration_log")
             )
@@ -94,3 +103,8 @@ def test_whole_chain_up_and_down_as_a_database_owner(owner_url):
         ]
     finally:
         engine.dispose()
+
+
+def qualified(schema_name: str | None, table: str) -> str:
+    """A table's key as tests/harness.py `columns` gives it: `public`'s by name alone."""
+    return table if schema_name in (None, "public") else f"{schema_name}.{table}"

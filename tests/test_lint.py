@@ -12,6 +12,9 @@ from dbtools import devserver
 from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
 from dbtools.operations.waivers import IGNORE_PREFIX, WAIVER_PREFIX
+from tests import own_table
+from tests.chain import free_table
+from tests.own_table import TABLE
 from tests.pg import query, url_string
 from tests.repo_copy import (
     clean_env,
@@ -29,9 +32,11 @@ GUIDE = (REPO_ROOT / "docs" / "reviewing.md").read_text()
 # The unsafe operations act on a table of their own, made by a revision before them, so
 # they hold whatever tables and columns the models have grown (nothing references it).
 PROBE = "0badc0ffee00"
-PROBE_TABLE = """
+PROBED = free_table("lint_probe")
+RENAMED = free_table("lint_probe_renamed")
+PROBE_TABLE = f"""
 op.create_table(
-    "lint_probe",
+    "{PROBED}",
     sa.Column("id", sa.BigInteger(), primary_key=True),
     sa.Column("name", sa.Text()),
     sa.Column("email", sa.Text()),
@@ -41,22 +46,22 @@ op.create_table(
 
 UNSAFE = {
     "index without CONCURRENTLY": (
-        'op.create_index("ix_lint_probe_email_name", "lint_probe", ["email", "name"])',
+        f'op.create_index("ix_{PROBED}_email_name", "{PROBED}", ["email", "name"])',
         "require-concurrent-index-creation",
     ),
     "NOT NULL column without default": (
-        'op.add_column("lint_probe", sa.Column("tenant_id", sa.BigInteger(), nullable=False))',
+        f'op.add_column("{PROBED}", sa.Column("tenant_id", sa.BigInteger(), nullable=False))',
         "adding-required-field",
     ),
-    "dropped column": ('op.drop_column("lint_probe", "age")', "ban-drop-column"),
+    "dropped column": (f'op.drop_column("{PROBED}", "age")', "ban-drop-column"),
     "renamed column": (
-        'op.alter_column("lint_probe", "name", new_column_name="display_name")',
+        f'op.alter_column("{PROBED}", "name", new_column_name="display_name")',
         "renaming-column",
     ),
-    "dropped table": ('op.drop_table("lint_probe")', "ban-drop-table"),
-    "renamed table": ('op.rename_table("lint_probe", "people")', "renaming-table"),
+    "dropped table": (f'op.drop_table("{PROBED}")', "ban-drop-table"),
+    "renamed table": (f'op.rename_table("{PROBED}", "{RENAMED}")', "renaming-table"),
     "column type change": (
-        'op.alter_column("lint_probe", "age", type_=sa.BigInteger())',
+        f'op.alter_column("{PROBED}", "age", type_=sa.BigInteger())',
         "changing-column-type",
     ),
 }
@@ -92,9 +97,7 @@ def test_every_rule_switched_off_is_explained_in_the_configuration_and_the_guide
 def test_an_unsafe_revision_fails_lint_naming_the_rule(kind, tmp_path, server_url):
     operation, rule = UNSAFE[kind]
     root = copy_repo(tmp_path)
-    write_revision(
-        root, PROBE, HEAD, "A table to probe", PROBE_TABLE, 'op.drop_table("lint_probe")'
-    )
+    write_revision(root, PROBE, HEAD, "A table to probe", PROBE_TABLE, f'op.drop_table("{PROBED}")')
     write_revision(root, "0badc0ffee01", PROBE, kind, operation)
     assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
 
@@ -118,7 +121,7 @@ def test_a_revision_without_timeouts_fails_lint(tmp_path, server_url):
     path.write_text("\n".join(line for line in sql.splitlines() if not line.startswith("SET ")))
     # An ALTER that needs an ACCESS EXCLUSIVE lock, so the timeout rules apply.
     path.write_text(
-        path.read_text().replace("SELECT 1;", "ALTER TABLE users ADD COLUMN note TEXT;")
+        path.read_text().replace("SELECT 1;", f"ALTER TABLE {TABLE} ADD COLUMN note TEXT;")
     )
 
     done = make(root, "lint", clean_env())
@@ -131,23 +134,24 @@ def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(
     tmp_path, database_url, server_url
 ):
     root = copy_repo(tmp_path)
+    own_table.add_revision(root, HEAD)
     write_revision(
         root,
         "0badc0ffee03",
-        HEAD,
-        "Add tenant_id to users",
-        """
-        op.waive_lint("adding-required-field", reason="users is empty until launch")
-        op.add_column("users", sa.Column("tenant_id", sa.BigInteger(), nullable=False))
+        own_table.REVISION,
+        f"Add tenant_id to {TABLE}",
+        f"""
+        op.waive_lint("adding-required-field", reason="{TABLE} is empty until launch")
+        op.add_column("{TABLE}", sa.Column("tenant_id", sa.BigInteger(), nullable=False))
         """,
-        'op.drop_column("users", "tenant_id")',
+        f'op.drop_column("{TABLE}", "tenant_id")',
     )
     assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
     sql = rendered(root, "0badc0ffee03")
     assert (
-        f"{WAIVER_PREFIX}users is empty until launch\n"
+        f"{WAIVER_PREFIX}{TABLE} is empty until launch\n"
         f"{IGNORE_PREFIX}adding-required-field\n"
-        "ALTER TABLE users ADD COLUMN tenant_id BIGINT NOT NULL;"
+        f"ALTER TABLE {TABLE} ADD COLUMN tenant_id BIGINT NOT NULL;"
     ) in sql
     done = make(root, "lint", clean_env())
     assert done.returncode == 0, done.stdout + done.stderr
@@ -157,7 +161,7 @@ def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(
     assert upgraded.returncode == 0, upgraded.stderr
     engine = schema.make_engine(database_url)
     try:
-        columns = {c["name"]: c for c in inspect(engine).get_columns("users")}
+        columns = {c["name"]: c for c in inspect(engine).get_columns(TABLE)}
     finally:
         engine.dispose()
     assert columns["tenant_id"]["nullable"] is False
@@ -165,14 +169,15 @@ def test_a_waiver_in_the_revision_reaches_the_sql_and_the_linter_honours_it(
 
 def test_a_waiver_that_waives_nothing_is_reported(tmp_path, server_url):
     root = copy_repo(tmp_path)
+    own_table.add_revision(root, HEAD)
     write_revision(
         root,
         "0badc0ffee04",
-        HEAD,
+        own_table.REVISION,
         "Add a nullable note",
-        """
+        f"""
         op.waive_lint("ban-drop-column", reason="copied from another revision")
-        op.add_column("users", sa.Column("note", sa.Text(), nullable=True))
+        op.add_column("{TABLE}", sa.Column("note", sa.Text(), nullable=True))
         """,
     )
     assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
@@ -193,11 +198,12 @@ def test_a_waiver_without_a_reason_is_refused(tmp_path, server_url):
     )
 
 
-CONCURRENT_UP = 'op.create_index_concurrently("ix_users_email_name", "users", ["email", "name"])'
-CONCURRENT_DOWN = """
+CONCURRENT = f"ix_{TABLE}_email_name"
+CONCURRENT_UP = f'op.create_index_concurrently("{CONCURRENT}", "{TABLE}", ["email", "name"])'
+CONCURRENT_DOWN = f"""
 with op.get_context().autocommit_block():
     op.drop_index(
-        "ix_users_email_name", table_name="users",
+        "{CONCURRENT}", table_name="{TABLE}",
         postgresql_concurrently=True, if_exists=True,
     )
 """
@@ -207,7 +213,7 @@ def index_state(url) -> list[tuple]:
     return query(
         url,
         "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname = 'ix_users_email_name'",
+        f"WHERE c.relname = '{CONCURRENT}'",
     )
 
 
@@ -215,8 +221,10 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
     from tests.pg import fresh_database
 
     root = copy_repo(tmp_path)
+    own_table.add_revision(root, HEAD)
+    message = f"Index {TABLE} by email and name"
     write_revision(
-        root, "c0cc0cc0cc01", HEAD, "Index users by email and name", CONCURRENT_UP, CONCURRENT_DOWN
+        root, "c0cc0cc0cc01", own_table.REVISION, message, CONCURRENT_UP, CONCURRENT_DOWN
     )
     assert make(root, "generate", clean_env(DATABASE_URL=url_string(server_url))).returncode == 0
 
@@ -226,16 +234,17 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
     sql = rendered(root, "c0cc0cc0cc01")
     block = (
         "COMMIT;\n\nSET statement_timeout = '2h';\n\n"
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_email_name ON users (email, name);\n\n"
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {CONCURRENT} ON {TABLE} (email, name);\n\n"
         "DO $$\nBEGIN\n    IF NOT (SELECT indisvalid FROM pg_index WHERE indexrelid = "
-        "'ix_users_email_name'::regclass) THEN\n        RAISE EXCEPTION 'index "
-        "ix_users_email_name is INVALID: DROP INDEX CONCURRENTLY it, then run again';\n"
+        f"'{CONCURRENT}'::regclass) THEN\n        RAISE EXCEPTION 'index "
+        f"{CONCURRENT} is INVALID: DROP INDEX CONCURRENTLY it, then run again';\n"
         "    END IF;\nEND\n$$;\n\n"
         "BEGIN;\n\nSET lock_timeout = '5s';\nSET statement_timeout = '10min';\n"
         "SET search_path = public;\n"
     )
     assert block + "\nUPDATE public.alembic_version SET version_num='c0cc0cc0cc01'" in sql
-    assert block in GUIDE  # the guide shows what the tools print
+    # The guide shows what the tools print (on the example's table and index).
+    assert own_table.in_document(block, GUIDE, [TABLE, CONCURRENT])
     linted = make(root, "lint", clean_env())
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
@@ -245,12 +254,12 @@ def test_create_index_concurrently_works_online_and_renders_offline(tmp_path, se
         script = dbtools(root, ["sql"], clean_env(DATABASE_URL="postgresql://x@127.0.0.1:9/x"))
         applied = psql(offline, script.stdout)
         assert applied.returncode == 0, applied.stderr
-        assert index_state(offline) == [("ix_users_email_name", True)]
+        assert index_state(offline) == [(CONCURRENT, True)]
 
         env = clean_env(DATABASE_URL=url_string(online))
         upgraded = dbtools(root, ["upgrade"], env)
         assert upgraded.returncode == 0, upgraded.stderr
-        assert index_state(online) == [("ix_users_email_name", True)]
+        assert index_state(online) == [(CONCURRENT, True)]
 
         # A downgrade step outside a transaction cannot be measured: it needs consent.
         downgraded = dbtools(root, ["downgrade"], {**env, "ALLOW_DATA_LOSS": "1"})
@@ -304,21 +313,22 @@ def test_a_waiver_covers_a_finding_inside_a_statement_after_an_implicit_one(tmp_
 
 def test_an_unused_waiver_names_the_statement_it_sits_on(tmp_path):
     root = copy_repo(tmp_path)
+    own_table.add_revision(root, HEAD)
     write_revision(
         root,
         "0badc0ffee07",
-        HEAD,
+        own_table.REVISION,
         "Add a nullable note",
-        """
+        f"""
         op.waive_lint("ban-drop-column", reason="copied from another revision")
-        op.add_column("users", sa.Column("note", sa.Text(), nullable=True))
+        op.add_column("{TABLE}", sa.Column("note", sa.Text(), nullable=True))
         """,
     )
     done = make(root, "lint", clean_env())
     assert done.returncode != 0
     [line] = [line for line in done.stdout.splitlines() if "waives nothing" in line]
     assert "waiver of ban-drop-column waives nothing" in line
-    assert "(it sits on `ALTER TABLE users ADD COLUMN note TEXT;`)" in line
+    assert f"(it sits on `ALTER TABLE {TABLE} ADD COLUMN note TEXT;`)" in line
     assert line.startswith("migrations/sql/2099_01_01_0badc0-0badc0ffee07_extra.upgrade.sql (")
 
 

@@ -148,16 +148,21 @@ def test_the_installed_start_up_check_tells_base_older_and_head_apart(
 
 _SERVICE_CONFTEST = 'pytest_plugins = ["schema.pytest_plugin"]\n'
 _SERVICE_TESTS = """
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 import schema
 
 def test_one(schema_engine):
     with schema_engine.begin() as conn:
-        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
-        conn.execute(text("INSERT INTO users (email) VALUES ('x@example.org')"))
+        # Every table of the installed models is there, empty.
+        for table in schema.metadata.sorted_tables:
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+        # A table of the test's own, with a row.
+        assert conn.execute(text("SELECT to_regclass('probe') IS NULL")).scalar_one()
+        conn.execute(text("CREATE TABLE probe (x int)"))
+        conn.execute(text("INSERT INTO probe VALUES (1)"))
     assert schema.check_revision(schema_engine).at_head
 
-test_two = test_one  # would find the first test's row if the database were shared
+test_two = test_one  # would find the first test's table if the database were shared
 """
 
 

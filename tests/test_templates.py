@@ -2,7 +2,6 @@
 and independent of one another."""
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 import schema
@@ -10,6 +9,7 @@ from dbtools.core.catalog import differences
 from dbtools.core.paths import REPO_ROOT
 from schema import testing
 from schema.pytest_plugin import SERVER_URL_VARIABLE
+from tests import own_table
 from tests.migrate import migrate_to
 from tests.pg import catalog, column, fresh_database, url_string
 from tests.pg import versions as version_rows
@@ -30,13 +30,18 @@ def test_the_template_is_built_once_and_two_clones_are_independent(server_url: U
     with testing.database_at_head(server_url) as a, testing.database_at_head(server_url) as b:
         assert a.database != b.database
         engine_a = schema.make_engine(a)
-        with engine_a.begin() as conn:
-            conn.execute(text("INSERT INTO users (email) VALUES ('only-in-a@example.org')"))
-        engine_a.dispose()
-        assert emails(b) == []
-        assert emails(a) == ["only-in-a@example.org"]
-    assert emails(testing.clone_database(server_url, name="after_clones")) == []
-    testing.drop_database(server_url.set(database="after_clones"))
+        try:
+            # A table of the test's own, with a row, in one clone: neither the other clone
+            # nor a clone made afterwards from the template has it.
+            with own_table.created(engine_a) as table:
+                own_table.insert(engine_a, 1)
+                assert column(a, f"SELECT email FROM {table}") == ["p1@example.org"]
+                assert relation(b, table) is None
+                after = testing.clone_database(server_url, name="after_clones")
+                assert relation(after, table) is None
+                testing.drop_database(after)
+        finally:
+            engine_a.dispose()
 
 
 # The pytest plugin, as a service's suite uses it: two tests, each writing to its database
@@ -69,5 +74,7 @@ def test_plugin_gives_each_test_its_own_database_at_head(
     assert leftovers == []  # each test's database was dropped after it
 
 
-def emails(url: URL) -> list[str]:
-    return column(url, "SELECT email FROM users")
+def relation(url: URL, name: str) -> str | None:
+    """The relation `name` in the database at `url`, None when there is none."""
+    [found] = column(url, f"SELECT to_regclass('{name}')::text")
+    return found

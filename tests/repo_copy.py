@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from dbtools import devserver
 from dbtools.core import libpq
 from dbtools.core.paths import REPO_ROOT
-from tests.harness import clean_env, cli, last_error, make  # noqa: F401  (their one home)
+from tests.harness import cli
 
 COPIED = [
     "alembic.ini",

@@ -19,17 +19,7 @@ from sqlalchemy.engine import URL
 import schema
 from dbtools.core.bookkeeping import QUALIFIED_LOG as QUALIFIED
 from dbtools.core.paths import REPO_ROOT
-
-# Re-exported for the reliability tests: read from the chain, so they grow with it.
-from tests.chain import (  # noqa: F401
-    BEFORE_HEAD,
-    FIRST,
-    HEAD,
-    REVISIONS,
-    model_columns,
-    upgrades,
-)
-from tests.harness import clean_env, cli, cli_in_process, command, start  # noqa: F401
+from tests.harness import clean_env, cli, cli_in_process
 from tests.pg import catalog, url_string
 
 # Given to every run whose URL has none: the embedded server trusts local connections and

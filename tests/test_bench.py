@@ -77,6 +77,7 @@ def test_report_has_every_figure_goal_and_chart(tiny_run):
         assert f"(a/{chart})" in report
         assert (tiny_run["out"] / "a" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| chain within 2x of psql at 200 revisions |" in report
+    assert "| repeated `make verify` within 3x of `pg_dump --schema-only` |" in report
     assert "not measured" in report  # no 200-revision chain at this size
     assert "| load average (1 / 5 / 15 min) as it started |" in report
     for goal in ("`make test` with 100 more", "`make check` with 200 more"):

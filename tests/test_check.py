@@ -13,16 +13,10 @@ import schema
 from dbtools.core.chain import script_directory
 from dbtools.core.paths import REPO_ROOT
 from tests import own_models, own_table
+from tests.harness import clean_env, last_error, make
 from tests.own_table import TABLE
 from tests.pg import url_string, versions
-from tests.repo_copy import (
-    clean_env,
-    copy_repo,
-    dbtools,
-    last_error,
-    make,
-    write_revision,
-)
+from tests.repo_copy import copy_repo, dbtools, write_revision
 
 HEAD = script_directory().get_current_head()
 

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 import schema
 from tests import own_models, own_table, team
+from tests.harness import clean_env, make
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 # The column renamed is the `age` of the test's own table, the orders' parent.
 P, AGE = own_table.TABLE, "age_years"

@@ -12,18 +12,10 @@ from sqlalchemy import text
 import schema
 from dbtools.core.paths import REPO_ROOT
 from schema.testing import create_database, drop_database
+from tests.chain import HEAD, REVISIONS, upgrades
 from tests.harness import columns
 from tests.pg import admin_engine
-from tests.runs import (
-    HEAD,
-    REVISIONS,
-    cli_env,
-    engine_for,
-    log_rows,
-    run,
-    upgrades,
-    versions,
-)
+from tests.runs import cli_env, engine_for, log_rows, run, versions
 
 OWNER_PASSWORD = "owner p@ss:%/ü"
 

@@ -14,17 +14,10 @@ from dbtools.core.paths import REPO_ROOT
 from dbtools.operations.waivers import IGNORE_PREFIX, WAIVER_PREFIX
 from tests import own_table
 from tests.chain import free_table
+from tests.harness import clean_env, last_error, make
 from tests.own_table import TABLE
 from tests.pg import query, url_string
-from tests.repo_copy import (
-    clean_env,
-    copy_repo,
-    dbtools,
-    last_error,
-    make,
-    psql,
-    write_revision,
-)
+from tests.repo_copy import copy_repo, dbtools, psql, write_revision
 
 HEAD = script_directory().get_current_head()
 GUIDE = (REPO_ROOT / "docs" / "reviewing.md").read_text()

@@ -23,9 +23,10 @@ from dbtools.core.paths import REPO_ROOT
 from dbtools.review import safe_forms
 from tests import own_models, own_table
 from tests.chain import free_table
+from tests.harness import clean_env, make
 from tests.own_table import TABLE
 from tests.pg import url_string
-from tests.repo_copy import clean_env, copy_repo, dbtools, make
+from tests.repo_copy import copy_repo, dbtools
 
 HEAD = script_directory().get_current_head()
 

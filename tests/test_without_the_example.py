@@ -111,7 +111,8 @@ DOCSTRING = (
 
 
 def tracked_copy(tmp_path: Path) -> Path:
-    """The working tree as a fresh clone has it (tracked and new files), sharing `.venv`."""
+    """The working tree as a fresh clone has it (tracked and new files, committed in a
+    repository of its own), sharing `.venv`."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=REPO_ROOT,
@@ -126,7 +127,16 @@ def tracked_copy(tmp_path: Path) -> Path:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)  # times kept: make sees .venv up to date
     (root / ".venv").symlink_to(REPO_ROOT / ".venv")
+    git(root, "init", "-q")  # a clone is a repository (the bench's history figure reads it)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "as cloned")
     return root
+
+
+def git(root: Path, *args: str) -> None:
+    identity = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org"}
+    identity |= {"GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org"}
+    subprocess.run(["git", *args], cwd=root, env={**os.environ, **identity}, check=True)
 
 
 def remove_the_example(root: Path) -> None:

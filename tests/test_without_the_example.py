@@ -140,8 +140,9 @@ def git(root: Path, *args: str) -> None:
 
 
 def remove_the_example(root: Path) -> None:
-    """As the README's "Adopt an existing database" step 1 says."""
-    (root / EXAMPLE_MODULE).unlink()
+    """As the README's "Adopt an existing database" step 1 says (a repository that has
+    deleted the example already has nothing of it left to remove)."""
+    (root / EXAMPLE_MODULE).unlink(missing_ok=True)
     models = root / "schema" / "models.py"
     source = models.read_text()
     source = re.sub(r"^from schema\.user import User\n", "", source, flags=re.M)
@@ -159,7 +160,7 @@ def remove_the_example(root: Path) -> None:
     header = lines[: next(i for i, line in enumerate(lines) if not line.startswith("#"))]
     released.write_text("\n".join(header) + "\n")  # its comment header, no entries
     for name in LEFT_OUT[:1]:
-        (root / name).unlink()
+        (root / name).unlink(missing_ok=True)
 
 
 def exported(source: str) -> list[str]:

@@ -15,7 +15,6 @@ which describe the example; a team that deletes it rewrites those lines, and the
 runs on the repository itself in `make test`).
 """
 
-import ast
 import os
 import re
 import shutil
@@ -27,7 +26,7 @@ import pytest
 
 from dbtools.core.paths import REPO_ROOT
 from tests.harness import clean_env, make
-from tests.own_models import add_module, free_table, make_revision, write_docstring
+from tests.own_models import add_module, exported, free_table, make_revision, write_docstring
 from tests.pg import url_string
 
 SWITCH = "DBTOOLS_TEST_WITHOUT_EXAMPLE"
@@ -161,13 +160,6 @@ def remove_the_example(root: Path) -> None:
     released.write_text("\n".join(header) + "\n")  # its comment header, no entries
     for name in LEFT_OUT[:1]:
         (root / name).unlink(missing_ok=True)
-
-
-def exported(source: str) -> list[str]:
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__":
-            return list(ast.literal_eval(node.value))
-    raise AssertionError("schema/models.py has no __all__")
 
 
 def test_the_whole_suite_passes_in_a_copy_without_the_example(tmp_path, server_url):

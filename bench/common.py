@@ -122,9 +122,16 @@ def timed(cmd: Sequence[str | Path], **kwargs: Any) -> float:
     return time.perf_counter() - start
 
 
+# Not handed to a child: the configured database, CI's flag, and the options of the make
+# and pytest that started the bench. A `make test PYTEST_ADDOPTS=...` reaches a copy's
+# `make test` through MAKEFLAGS, overriding what the bench sets, and a suite whose
+# selection includes the bench's own test then runs the bench again, in a copy, forever.
+DROPPED = ("DATABASE_URL", "CI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PYTEST_ADDOPTS")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a child: ours without DATABASE_URL and CI, plus `extra`."""
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CI")}
+    """The environment for a child: ours without `DROPPED`, plus `extra`."""
+    base = {k: v for k, v in os.environ.items() if k not in DROPPED}
     return {**base, **extra}
 
 

@@ -41,7 +41,9 @@ def loadavg() -> list[float]:
 
 def checkout_copy(dest: Path) -> Path:
     """The repository's files as they are now (tracked, and new ones git does not
-    ignore), and its `.venv` (a symlink)."""
+    ignore), committed in a git repository of its own as a clone is (the suite reads
+    git: the review's base branch, squash's "committed", the bench's own copies), and
+    its `.venv` (a symlink)."""
     dest.mkdir(parents=True)
     listed = run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT
@@ -52,6 +54,10 @@ def checkout_copy(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     (dest / ".venv").symlink_to(REPO_ROOT / ".venv")
+    identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost"}
+    identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "as cloned"]):
+        run(["git", *args], cwd=dest, env=clean_env(**identity))
     return dest
 
 

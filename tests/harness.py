@@ -25,11 +25,14 @@ from sqlalchemy import Engine
 from dbtools.core.catalog import describe
 from dbtools.core.paths import REPO_ROOT
 
-DROPPED = ("DATABASE_URL", "CI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+# PYTEST_ADDOPTS: the outer run's options are not an inner pytest's (a suite run with -q
+# must not make an inner -v run quiet).
+DROPPED = ("DATABASE_URL", "CI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PYTEST_ADDOPTS")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The outer environment without DATABASE_URL, CI or make's own variables, plus `extra`."""
+    """The outer environment without DATABASE_URL, CI, make's or pytest's own variables, plus
+    `extra`."""
     base = {k: v for k, v in os.environ.items() if k not in DROPPED}
     return {**base, **extra}
 

@@ -48,7 +48,29 @@ def start_test_server(data_dir: Path) -> URL:
     if given:
         return schema.normalise_url(given)
     version = int(os.environ.get("TEST_POSTGRES_VERSION", devserver.DEFAULT_VERSION))
-    return devserver.start_server(data_dir, version, keep_running=False)
+    url = devserver.start_server(data_dir, version, keep_running=False)
+    without_durability(url)
+    return url
+
+
+# A throwaway server's data is deleted when the suite ends, so nothing it writes needs to
+# survive a crash of the machine: it does not wait for the disk (PostgreSQL's "non-durable
+# settings", https://www.postgresql.org/docs/current/non-durability.html). Locks,
+# transactions, timeouts and what the catalog reports are unchanged; only the writes to
+# disk are no longer forced.
+NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def without_durability(url: URL) -> None:
+    """Our own embedded test server stops forcing its writes to disk (reloaded now)."""
+    engine = admin_engine(url)
+    try:
+        with engine.connect() as conn:
+            for name, value in NON_DURABLE.items():
+                conn.execute(text(f"ALTER SYSTEM SET {name} = {value}"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+    finally:
+        engine.dispose()
 
 
 def admin_engine(server_url: URL) -> Engine:

@@ -14,6 +14,8 @@ from sqlalchemy import text
 import schema
 from bench.chain import build_chain, offline_sql, shipped_revisions
 from bench.common import Server, repo_copy, write_revision
+from bench.common import clean_env as bench_env
+from bench.history import checkout_copy
 from bench.stall import fill, load_tables, variant_table
 from bench.touched import database_at, touched_tables, upgrade
 from dbtools import devserver
@@ -218,3 +220,37 @@ def test_the_stall_load_follows_the_tables_a_revision_touches(tmp_path, server_u
             engine.dispose()
     assert 40_000 < count <= 40_020  # the fill, and the writers' inserts
     assert small < 32_768  # a smallint column got values it holds
+
+
+def test_the_history_copies_are_git_repositories_with_every_file(tmp_path):
+    """The history figure runs `make test` in its copies, and the suite reads git (the
+    review's base branch, squash's "committed", the bench's own copies): a copy that is
+    not a repository failed its suite and timed a failing run."""
+    copy = checkout_copy(tmp_path / "copy")
+
+    def listed(root):
+        done = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard"],
+            cwd=root, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return set(done.stdout.splitlines())
+
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""  # everything committed, the .venv link ignored
+    assert listed(copy) == listed(REPO_ROOT)
+
+
+def test_a_child_of_the_bench_gets_no_option_of_the_make_or_pytest_that_started_it(monkeypatch):
+    # `make test PYTEST_ADDOPTS=tests/test_bench.py` puts it in MAKEFLAGS; a copy's
+    # `make test` would then run the bench's own test again, which runs the bench again.
+    monkeypatch.setenv("MAKEFLAGS", "s -- PYTEST_ADDOPTS=tests/test_bench.py")
+    monkeypatch.setenv("MAKELEVEL", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "tests/test_bench.py")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@h/db")
+
+    env = bench_env(PYTEST_ADDOPTS="tests/test_layout.py")
+
+    assert not {"MAKEFLAGS", "MAKELEVEL", "DATABASE_URL"} & set(env)
+    assert env["PYTEST_ADDOPTS"] == "tests/test_layout.py"

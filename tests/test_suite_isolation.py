@@ -9,13 +9,15 @@ second `make test` (or a nested suite) would, then this session's server must st
 checkpoint, create and drop a database. (Not run as root, the chmod is harmless anyway.)
 """
 
+import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import text
 
 from tests.harness import clean_env
-from tests.pg import admin_engine
+from tests.pg import NON_DURABLE, admin_engine
 
 
 def test_another_session_starting_leaves_this_sessions_server_running(server_url, tmp_path):
@@ -39,3 +41,17 @@ def test_another_session_starting_leaves_this_sessions_server_running(server_url
             assert conn.execute(text("SELECT 1")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_the_suite_s_own_server_does_not_wait_for_the_disk(server_url):
+    """The throwaway test server runs with PostgreSQL's non-durable settings (its data is
+    deleted at the end of the session); `make db`'s server is started without them."""
+    if os.environ.get("TEST_DATABASE_URL", "").strip():
+        pytest.skip("TEST_DATABASE_URL: a server the suite did not start keeps its settings")
+    engine = admin_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            shown = {name: conn.execute(text(f"SHOW {name}")).scalar_one() for name in NON_DURABLE}
+    finally:
+        engine.dispose()
+    assert shown == NON_DURABLE

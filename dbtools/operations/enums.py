@@ -325,6 +325,14 @@ ORDER BY 1, 2
 """
 
 
+_RECREATE = "drop it before this step and create it again after"
+
+
+def _cannot_recreate(what: str, remedy: str) -> EnumChangeRefused:
+    """The one line refusing an object the rebuild cannot carry over, and what to do."""
+    return EnumChangeRefused(f"{what} which this step cannot recreate: {remedy}, in the revision")
+
+
 def dependents(connection: Connection, op: ChangeEnumValuesOp) -> Dependents:
     """What the rebuild drops first and recreates after, read from the database now;
     refused with one line when something cannot be carried over."""
@@ -350,24 +358,18 @@ def dependents(connection: Connection, op: ChangeEnumValuesOp) -> Dependents:
     ).all()
     for _oid, name, kind, _depth, _definition, _options, _comment, extras in views:
         if kind != "v":
-            raise EnumChangeRefused(
-                f"{name} (a materialized view) reads enum {op.name}, which this step "
-                "cannot recreate: drop it before this step and create it again after, "
-                "in the revision"
-            )
+            raise _cannot_recreate(f"{name} (a materialized view) reads enum {op.name},", _RECREATE)
         if extras:
-            raise EnumChangeRefused(
-                f"view {name} reads enum {op.name} and has rules or triggers of its own, "
-                "which this step cannot recreate: drop it before this step and create it "
-                "again after, in the revision"
+            raise _cannot_recreate(
+                f"view {name} reads enum {op.name} and has rules or triggers of its own,",
+                _RECREATE,
             )
     indexes = connection.execute(text(_INDEXES), {"type": type_oid}).all()
     for name, _definition, backs_constraint in indexes:
         if backs_constraint:
-            raise EnumChangeRefused(
-                f"index {name} names enum {op.name} and backs a constraint, which this step "
-                "cannot recreate: drop the constraint before this step and add it again "
-                "after, in the revision"
+            raise _cannot_recreate(
+                f"index {name} names enum {op.name} and backs a constraint,",
+                "drop the constraint before this step and add it again after",
             )
     checks = connection.execute(text(_CHECKS), {"type": type_oid}).all()
     if views:

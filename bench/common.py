@@ -44,6 +44,7 @@ class Settings:
     history_check_runs: int = 3
     history_test_runs: int = 1
     history_test_selection: str = ""  # pytest arguments limiting the suite (quick mode)
+    stall_every_revision: bool = True  # else the first, the head and the unreleased ones
     pg_version: int = devserver.DEFAULT_VERSION
     only: tuple[str, ...] = FIGURES
 
@@ -80,6 +81,7 @@ QUICK = replace(
     history_test_extra=3,
     history_check_runs=1,
     history_test_selection="tests/test_layout.py",
+    stall_every_revision=False,
 )
 
 

@@ -34,6 +34,7 @@ from bench.chain import shipped_revisions, version_of
 from bench.common import Server, Settings, repo_copy, stats, write_revision
 from bench.load import LoadTable, Unloadable, load_table
 from bench.touched import database_at, touched_tables, upgrade
+from dbtools.core import released
 from dbtools.core.errors import UserError
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review import trace_gate
@@ -155,14 +156,27 @@ class Scenario:
         return self.tables != (STAND_IN,)
 
 
-def scenarios(copy: Path) -> list[Scenario]:
-    """Every shipped revision, then the variants (written into `copy` here, after the
-    revision that creates their table); the tables each touches are found later, on the
-    benchmark's server (`observed`)."""
+def measured_revisions(every: bool) -> list[Any]:
+    """The shipped revisions the stall figure measures: every one (`make bench`), or, in
+    a quick run, the first, the head and those not released yet: as many whatever the
+    length of the history (a quick run shows the harness works; at 100 more released
+    revisions it measured 100 more scenarios)."""
+    shipped = shipped_revisions()
+    if every:
+        return shipped
+    keep = {shipped[0].revision, shipped[-1].revision}
+    keep |= {rev.revision for rev in shipped} - set(released.read())
+    return [rev for rev in shipped if rev.revision in keep]
+
+
+def scenarios(copy: Path, every: bool = True) -> list[Scenario]:
+    """The shipped revisions measured (`measured_revisions`), then the variants (written
+    into `copy` here, after the revision that creates their table); the tables each
+    touches are found later, on the benchmark's server (`observed`)."""
     shipped = shipped_revisions()
     found = [
         Scenario(rev.revision, rev.doc, "shipped", rev.revision, rev.down_revision, REPO_ROOT)
-        for rev in shipped
+        for rev in measured_revisions(every)
     ]
     table = variant_table()
     head = shipped[-1].revision
@@ -443,7 +457,8 @@ def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]
     templates: dict[tuple[str | None, tuple[str, ...]], str] = {}
     results, not_measured = [], []
     try:
-        for scenario in with_tables(server, scenarios(copy)):
+        measured = scenarios(copy, settings.stall_every_revision)
+        for scenario in with_tables(server, measured):
             key = (scenario.before, scenario.tables)
             if key not in templates:
                 try:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbtools.core import released
+from dbtools.core import chain, released
 from dbtools.core.paths import REPO_ROOT
 from tests.chain import HEAD, free_table
 from tests.harness import clean_env
@@ -58,3 +58,31 @@ def test_a_new_revision_that_leaves_a_trace_is_caught(tmp_path):
     done = pytest_in(root, "-q", "tests/test_new_revisions_leave_no_trace.py")
     assert done.returncode == 1, done.stdout + done.stderr
     assert table in done.stdout
+
+
+def test_a_run_reads_the_chain_once_and_again_as_soon_as_a_revision_file_changes(
+    tmp_path, monkeypatch
+):
+    """`make check` asks for the chain about twenty times; each new ScriptDirectory
+    executes every revision file again (at 200 revisions, seconds of a run). It is read
+    once while the files are unchanged, and again when one is added or edited, even
+    to a text of the same length."""
+    from alembic.config import Config
+
+    root = copy_repo(tmp_path)
+    monkeypatch.setattr(chain, "alembic_config", lambda: Config(str(root / "alembic.ini")))
+    first = chain.script_directory()
+    assert chain.script_directory() is first
+
+    path = write_revision(root, NEW, HEAD, "First words", "pass")
+    added = chain.script_directory()
+    assert added is not first
+    assert added.get_heads() == [NEW]
+
+    path.write_text(path.read_text().replace("First words", "Other words"))
+    edited = chain.script_directory()
+    assert edited is not added
+    assert edited.get_revision(NEW).doc == "Other words"
+
+    path.unlink()
+    assert chain.script_directory().get_heads() == [HEAD]

@@ -4,6 +4,10 @@ This repository keeps the chain linear: one head. When two branches each add a r
 on the same parent, `several_heads()` is the one piece of advice every command gives.
 """
 
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
 from alembic.script import Script, ScriptDirectory
 
 from dbtools.core.errors import UserError
@@ -11,6 +15,28 @@ from dbtools.core.paths import alembic_config
 
 
 def script_directory() -> ScriptDirectory:
+    """Alembic's view of the chain. One run asks for it many times (`make check`: heads,
+    released, docstrings, rendering, lint, trace), and each new one executes every
+    revision file again; so while no revision file changed, the one already read is
+    returned. Which files there are and what they hold is read each time (a digest of
+    their bytes), so a revision written, edited or deleted meanwhile is a new chain."""
+    config = alembic_config()
+    fresh = ScriptDirectory.from_config(config)  # cheap: its files are read when walked
+    locations = fresh.version_locations or [str(Path(fresh.dir) / "versions")]
+    return _read_once(_contents([Path(str(config.config_file_name))], locations))
+
+
+def _contents(files: list[Path], locations: list[str]) -> str:
+    """A digest of `files` and every Python file under `locations`: names and bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in [*files, *(p for loc in locations for p in sorted(Path(loc).rglob("*.py")))]:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _read_once(_contents: str) -> ScriptDirectory:
+    """The chain for these contents of alembic.ini and the revision files (the newest only)."""
     return ScriptDirectory.from_config(alembic_config())
 
 

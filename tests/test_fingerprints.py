@@ -201,3 +201,49 @@ def test_a_revision_unchanged_since_it_was_linted_clean_is_not_linted_again(tmp_
     assert linted.returncode != 0
     assert scope(linted.stderr) == (2, 2)  # the revision's two files: its line no longer holds
     assert "require-concurrent-index-creation" in linted.stdout
+
+
+STALE_AND_DUMPS = """
+import json, sys
+from dbtools.consume import snapshot
+from dbtools.review import generated
+dumps = []
+real = snapshot.dump_at_head
+snapshot.dump_at_head = lambda url: dumps.append(1) or real(url)
+stale = [str(p) for p in generated.stale({"DATABASE_URL": sys.argv[1]})]
+print(json.dumps({"stale": stale, "dumps": len(dumps)}))
+"""
+
+
+def stale_and_dumps(root: Path, server: str) -> dict:
+    """What `make check` finds stale in `root`, and how many times it dumped schema.sql."""
+    done = subprocess.run(
+        [sys.executable, "-c", STALE_AND_DUMPS, server],
+        cwd=root, capture_output=True, text=True, env=clean_env(), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_schema_sql_is_dumped_only_when_the_chain_or_the_file_changed(tmp_path, server_url):
+    """schema.sql's line in FINGERPRINTS covers the whole chain: while no revision and not
+    the file changed, the check knows it is fresh without applying the chain to a scratch
+    database and dumping it; an edited file or a new revision is dumped and caught."""
+    root = copy_repo(tmp_path)
+    server = url_string(server_url)
+    assert stale_and_dumps(root, server) == {"stale": [], "dumps": 0}
+
+    snapshot_file = root / "schema.sql"
+    committed = snapshot_file.read_text()
+    snapshot_file.write_text(committed + "-- edited by hand\n")
+    assert stale_and_dumps(root, server) == {"stale": ["schema.sql"], "dumps": 1}
+
+    snapshot_file.write_text(committed)
+    table = free_table("fingerprinted")
+    write_revision(
+        root, NEW, HEAD, f"Create {table}",
+        f'op.create_table("{table}", sa.Column("id", sa.BigInteger(), primary_key=True))',
+        f'op.drop_table("{table}")',
+    )  # fmt: skip
+    found = stale_and_dumps(root, server)
+    assert found["dumps"] == 1 and "schema.sql" in found["stale"], found

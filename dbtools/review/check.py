@@ -16,6 +16,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dbtools import devserver
+from dbtools.consume import artefacts as consumer_artefacts
 from dbtools.core.chain import script_directory, several_heads
 from dbtools.core.errors import UserError, describe
 from dbtools.core.paths import REPO_ROOT
@@ -64,7 +65,9 @@ def record_fingerprints(before: Fingerprints) -> bool:
     files = revision_sql.files() + revision_trace.files()
     clean = lint.clean_files(files, before)
     rows = [(sql, revision_file, sql in clean) for sql, revision_file in files]
-    return fingerprints.write(fingerprints.render_manifest(Fingerprints.now(), rows))
+    return fingerprints.write(
+        fingerprints.render_manifest(Fingerprints.now(), rows, [consumer_artefacts.SNAPSHOT])
+    )
 
 
 def report_scope(known: Fingerprints) -> None:

@@ -10,13 +10,18 @@ then the committed SQL is what rendering would write, and it is used without ren
 Any change to the renderer voids every line (everything is rendered again), any change to
 the linter voids every clean mark (everything is linted again).
 
+`schema.sql` has a line too: its first checksum is of the whole chain (every revision
+file) and the code that dumps it (`CHAIN_INPUTS`), so it holds while no revision and
+nothing that shapes the dump changed; `make check` then knows the committed file is what
+a dump would give, without applying the chain to a scratch database and dumping it.
+
 The file is a cache whose every line is checked before it is trusted: a line that no
 longer holds (or a file with merge-conflict markers, or none at all) costs a render,
 never a wrong answer, so it is not itself checked for staleness.
 """
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +86,8 @@ LINT_INPUTS = (
     "dbtools/review/trace_gate.py",
 )
 LINT_PIN = "squawk-cli"  # its line in requirements-dev.txt
+# What shapes schema.sql besides the renderer and the revisions: the dump and its text.
+CHAIN_INPUTS = ("dbtools/consume/snapshot.py", "dbtools/consume/revision_module.py")
 
 HEADER = (
     "# Written by `make generate` (dbtools/review/fingerprints.py); a merge conflict here needs\n"
@@ -113,13 +120,23 @@ class Fingerprints:
 
     def holds(self, sql: Path, revision_file: Path, root: Path = REPO_ROOT) -> bool:
         """Whether the committed `sql` is what rendering `revision_file` would write."""
-        entry = self.entries.get(sql.name)
-        target = root / sql
+        return self._holds(sql, lambda: file_sha(revision_file), root)
+
+    def holds_for_chain(
+        self, artefact: Path, revision_files: Iterable[Path], root: Path = REPO_ROOT
+    ) -> bool:
+        """Whether the committed `artefact` (schema.sql) is what the chain of
+        `revision_files` dumps to, as recorded by the last `make generate`."""
+        return self._holds(artefact, lambda: chain_fingerprint(revision_files, root), root)
+
+    def _holds(self, path: Path, source_sha: Callable[[], str], root: Path) -> bool:
+        entry = self.entries.get(path.name)
+        target = root / path
         return (
             entry is not None
             and self.recorded_renderer == self.renderer
             and target.exists()
-            and entry.revision_sha == file_sha(revision_file)
+            and entry.revision_sha == source_sha()
             and entry.sql_sha == file_sha(target)
         )
 
@@ -135,9 +152,13 @@ class Fingerprints:
 
 
 def render_manifest(
-    fingerprints: Fingerprints, files: Iterable[tuple[Path, Path, bool]], root: Path = REPO_ROOT
+    fingerprints: Fingerprints,
+    files: Iterable[tuple[Path, Path, bool]],
+    chain_artefacts: Iterable[Path] = (),
+    root: Path = REPO_ROOT,
 ) -> str:
-    """The manifest for `files` (sql path, revision file, linted clean), as committed now."""
+    """The manifest for `files` (sql path, revision file, linted clean) and for the
+    `chain_artefacts` dumped from the whole chain (schema.sql), as committed now."""
     lines = [
         HEADER,
         f"renderer {fingerprints.renderer}\n",
@@ -146,6 +167,10 @@ def render_manifest(
     for sql, revision_file, clean in sorted(files):
         mark = "clean" if clean else "-"
         lines.append(f"{sql.name} {file_sha(revision_file)} {file_sha(root / sql)} {mark}\n")
+    chain = chain_fingerprint({revision_file for _sql, revision_file, _clean in files}, root)
+    for artefact in sorted(chain_artefacts):
+        if (root / artefact).exists():
+            lines.append(f"{artefact.name} {chain} {file_sha(root / artefact)} -\n")
     return "".join(lines)
 
 
@@ -160,6 +185,14 @@ def write(text: str, root: Path = REPO_ROOT) -> bool:
 
 def file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def chain_fingerprint(revision_files: Iterable[Path], root: Path = REPO_ROOT) -> str:
+    """One SHA-256 over every revision file (name and bytes) and `CHAIN_INPUTS`."""
+    digest = hashlib.sha256(_digest(root, CHAIN_INPUTS).encode())
+    for path in sorted(set(revision_files)):
+        digest.update(f"\0{path.name}\0{file_sha(path)}".encode())
+    return digest.hexdigest()
 
 
 def renderer_fingerprint(root: Path = REPO_ROOT) -> str:

@@ -10,17 +10,25 @@ from dbtools.consume import artefacts as consumer_artefacts
 from dbtools.core.artefacts import Artefact
 from dbtools.core.settings import Env
 from dbtools.review import guide, revision_sql, revision_trace
+from dbtools.review.fingerprints import Fingerprints
 
 
 def artefacts(env: Env) -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow.
     `env` names the server those that need PostgreSQL render on."""
+    known = Fingerprints.now()
     return [
-        *revision_sql.artefacts(),
-        *revision_trace.artefacts(env),
+        *revision_sql.artefacts(known),
+        *revision_trace.artefacts(env, known),
         *guide.artefacts(),
-        *consumer_artefacts.artefacts(env),
+        *consumer_artefacts.artefacts(env, lambda: snapshot_holds(known)),
     ]
+
+
+def snapshot_holds(known: Fingerprints) -> bool:
+    """Whether schema.sql is what the chain dumps to, by its recorded fingerprint."""
+    revision_files = {revision_file for _sql, revision_file in revision_sql.files()}
+    return known.holds_for_chain(consumer_artefacts.SNAPSHOT, revision_files)
 
 
 def paths() -> list[Path]:

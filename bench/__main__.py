@@ -122,7 +122,9 @@ def run_figures(settings: Settings, workdir: Path) -> dict[str, Any]:
         # The load on the machine as each figure starts: shown beside it in the report.
         results.setdefault("loadavg", {})[name] = history.loadavg()
         results[name] = steps[name]()
-        progress(f"{name} done in {time.perf_counter() - started:.0f} s")
+        elapsed = time.perf_counter() - started
+        results.setdefault("seconds", {})[name] = round(elapsed, 1)
+        progress(f"{name} done in {elapsed:.0f} s")
     results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return results
 

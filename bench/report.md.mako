@@ -12,7 +12,7 @@
 % endif
 
 Written by `make ${"bench-quick" if s["mode"] == "quick" else "bench"}` on ${r["finished"]}; do not edit by hand.
-`make bench` reruns everything (about 45 minutes on 2 cores, estimated); `make bench-quick` is the
+This run took ${minutes(r)} on ${r["machine"]["cpus"]} cores. `make bench` reruns everything; `make bench-quick` is the
 small version (under two minutes) whose figures only show that the harness runs. Every
 figure is measured against its floor in the same run, on a throwaway PostgreSQL server
 from the embedded package. Medians of several runs, with min to max in brackets.

@@ -41,6 +41,14 @@ def spread(s: dict[str, Any], fmt: Any = ms) -> str:
     return f"{fmt(s['median'])} ({fmt(s['min'])} to {fmt(s['max'])})"
 
 
+def minutes(results: dict[str, Any]) -> str:
+    """How long the figures of this run took, as the report says it."""
+    total = sum(results.get("seconds", {}).values())
+    if not total:
+        return "an unrecorded time"  # results written before the run recorded it
+    return f"{total / 60:.0f} minutes" if total >= 90 else f"{total:.0f} seconds"
+
+
 def mark(met: bool | None) -> str:
     return {True: "**met**", False: "**not met**", None: "not measured"}[met]
 
@@ -175,6 +183,7 @@ def render(results: dict[str, Any], charts: dict[str, str]) -> str:
         ms=ms,
         spread=spread,
         mark=mark,
+        minutes=minutes,
         seconds=seconds,
     )
     lines = "\n".join(line.rstrip() for line in text.strip().splitlines())

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help=f"comma-separated figures out of {','.join(FIGURES)}")
     p.add_argument("--out", type=Path, help="the report (default: see the module docstring)")
     p.add_argument("--assets", type=Path, help="folder for the charts and the raw JSON")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        help="with --only: a results.json whose other figures (and charts) the report keeps, "
+        "each with the date and load it was measured at",
+    )
     return p
 
 
@@ -124,17 +130,44 @@ def run_figures(settings: Settings, workdir: Path) -> dict[str, Any]:
         results[name] = steps[name]()
         elapsed = time.perf_counter() - started
         results.setdefault("seconds", {})[name] = round(elapsed, 1)
+        results.setdefault("measured_at", {})[name] = now()
         progress(f"{name} done in {elapsed:.0f} s")
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["finished"] = now()
     return results
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def kept(results: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
+    """`results` plus the figures of `earlier` this run did not measure, each with the
+    load, duration and date of the run that measured it."""
+    merged = json.loads(json.dumps(results))
+    for name in FIGURES:
+        if name in merged or name not in earlier:
+            continue
+        merged[name] = earlier[name]
+        for key in ("loadavg", "seconds"):
+            if name in earlier.get(key, {}):
+                merged.setdefault(key, {})[name] = earlier[key][name]
+        when = earlier.get("measured_at", {}).get(name, earlier.get("finished"))
+        merged.setdefault("measured_at", {})[name] = when
+        merged.setdefault("kept", []).append(name)
+    return merged
 
 
 def write_outputs(results: dict[str, Any], out: Path, assets: Path) -> None:
     assets.mkdir(parents=True, exist_ok=True)
     drawn: dict[str, Path] = {}
-    if "chain" in results:
+    measured = set(results["settings"]["only"])
+    # A kept figure keeps its chart: the stall's timelines are not in results.json.
+    for name in set(results.get("kept", [])) & {"chain", "stall"}:
+        if (assets / f"{name}.png").exists():
+            drawn[name] = assets / f"{name}.png"
+    if "chain" in measured:
         drawn["chain"] = charts.chain_chart(results["chain"], assets / "chain.png")
-    if "stall" in results:
+    if "stall" in measured:
         drawn["stall"] = charts.stall_chart(results["stall"], assets / "stall.png")
     links = {k: os.path.relpath(v, out.parent) for k, v in drawn.items()}
     raw = assets / "results.json"
@@ -161,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         # Registered before the server starts, so it runs after the server has stopped.
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
         out, assets = destinations(args)
+        earlier = json.loads(args.keep.read_text()) if args.keep else None
         results = run_figures(settings, workdir)
+        if earlier is not None:
+            results = kept(results, earlier)
         write_outputs(results, out, assets)
     except KeyboardInterrupt:
         return fail("interrupted; nothing was written")

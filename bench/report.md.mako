@@ -12,6 +12,9 @@
 % endif
 
 Written by `make ${"bench-quick" if s["mode"] == "quick" else "bench"}` on ${r["finished"]}; do not edit by hand.
+% if r.get("kept"):
+This run measured ${", ".join(s["only"])}; the other figures (${", ".join(r["kept"])}) are kept from the run of ${", ".join(sorted({r["measured_at"][k] for k in r["kept"]}))} (`python -m bench --only ... --keep docs/bench/results.json`), each with the load it was measured at.
+% endif
 This run took ${minutes(r)} on ${r["machine"]["cpus"]} cores. `make bench` reruns everything; `make bench-quick` is the
 small version (under two minutes) whose figures only show that the harness runs. Every
 figure is measured against its floor in the same run, on a throwaway PostgreSQL server

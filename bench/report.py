@@ -43,7 +43,8 @@ def spread(s: dict[str, Any], fmt: Any = ms) -> str:
 
 def minutes(results: dict[str, Any]) -> str:
     """How long the figures of this run took, as the report says it."""
-    total = sum(results.get("seconds", {}).values())
+    measured = results["settings"]["only"]
+    total = sum(v for k, v in results.get("seconds", {}).items() if k in measured)
     if not total:
         return "an unrecorded time"  # results written before the run recorded it
     return f"{total / 60:.0f} minutes" if total >= 90 else f"{total:.0f} seconds"

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 import schema
+from bench import report as bench_report
 from bench.chain import build_chain, offline_sql, shipped_revisions
 from bench.common import Server, repo_copy, write_revision
 from bench.common import clean_env as bench_env
@@ -261,3 +262,32 @@ def test_a_child_of_the_bench_gets_no_option_of_the_make_or_pytest_that_started_
 
     assert not {"MAKEFLAGS", "MAKELEVEL", "DATABASE_URL"} & set(env)
     assert env["PYTEST_ADDOPTS"] == "tests/test_layout.py"
+
+
+def test_figures_kept_from_an_earlier_run_carry_its_load_and_date_and_are_not_remeasured():
+    from bench.__main__ import kept
+
+    earlier = {
+        "finished": "2026-01-01 10:00 UTC",
+        "chain": {"ratio": 2.4},
+        "noop": {"ratio": 1.3},
+        "loadavg": {"chain": [0.3, 0.3, 0.7], "noop": [0.8, 0.4, 0.7]},
+        "seconds": {"chain": 600.0, "noop": 30.0},
+    }
+    now = {
+        "settings": {"only": ["noop"]},
+        "noop": {"ratio": 1.2},
+        "loadavg": {"noop": [2.0, 2.0, 2.0]},
+        "seconds": {"noop": 31.0},
+        "measured_at": {"noop": "2026-02-02 10:00 UTC"},
+    }
+    merged = kept(now, earlier)
+
+    assert merged["noop"] == {"ratio": 1.2} and merged["loadavg"]["noop"] == [2.0, 2.0, 2.0]
+    assert merged["chain"] == {"ratio": 2.4} and merged["loadavg"]["chain"] == [0.3, 0.3, 0.7]
+    assert merged["measured_at"] == {
+        "noop": "2026-02-02 10:00 UTC",
+        "chain": "2026-01-01 10:00 UTC",
+    }
+    assert merged["kept"] == ["chain"]
+    assert bench_report.minutes(merged) == "31 seconds"  # this run's figures alone

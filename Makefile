@@ -100,7 +100,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting to every Python file
 lint: $(STAMP) ## ruff, import-linter (the layers), squawk on each revision's SQL, actionlint on the workflows
 	@$(RUN) lint
 
-bench: $(STAMP) ## the benchmarks (about 45 min): rewrites BENCHMARKS.md and docs/bench/
+bench: $(STAMP) ## the benchmarks (over an hour on 2 cores): rewrites BENCHMARKS.md and docs/bench/
 	@$(BIN)/python -m bench
 
 bench-quick: $(STAMP) ## the benchmarks, small and fast (under 2 min): shows the harness runs

@@ -52,7 +52,7 @@ def build_chain(copy: Path, total: int) -> str:
     for index in range(1, total - len(shipped) + 1):
         rev = synthetic_id(index)
         write_revision(
-            copy, f"9999_bench_{index:04d}-{rev}.py", rev, down,
+            copy, f"9999_bench_{index:04d}-{rev}_synthetic_table.py", rev, down,
             doc=f"Synthetic revision {index}: create bench_t{index}",
             upgrade=_CREATE_TABLE.format(index=index),
             downgrade=f'    op.drop_table("bench_t{index}")',

@@ -67,7 +67,7 @@ def grow(copy: Path, extra: int, env: dict[str, str]) -> str:
     for index in range(1, extra + 1):
         rev = f"hist{index:08d}"
         write_revision(
-            copy, f"9999_history_{index:05d}-{rev}.py", rev, down,
+            copy, f"9999_history_{index:05d}-{rev}_synthetic_table.py", rev, down,
             doc=f"Synthetic released revision {index}: a table in {SCHEMA}",
             upgrade=_CREATE.format(index=index),
             downgrade=_DROP.format(index=index),

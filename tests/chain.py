@@ -5,6 +5,9 @@ Alembic's `ScriptDirectory`), tables and columns from `schema.metadata`. A team'
 revision or table changes these values, never a test.
 """
 
+from pathlib import Path
+
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import schema
@@ -31,6 +34,18 @@ UNRELEASED: list[str] = [revision for revision in REVISIONS if revision not in R
 # Every table the models define, and with Alembic's version table what head holds.
 TABLES = sorted(schema.metadata.tables)
 TABLES_AT_HEAD = sorted(["alembic_version", *TABLES])
+# The schemas the models use; a revision may keep tables in others (drift compares only
+# these), as the bench's grown copies do.
+MODEL_SCHEMAS = {table.schema or "public" for table in schema.metadata.tables.values()}
+
+
+def in_model_schemas(found: dict[str, set[str]]) -> dict[str, set[str]]:
+    """`found` (tables by name, `schema.table` outside `public`) within `MODEL_SCHEMAS`."""
+    return {
+        table: columns
+        for table, columns in found.items()
+        if (table.split(".", 1)[0] if "." in table else "public") in MODEL_SCHEMAS
+    }
 
 
 def upgrades(revisions: list[str] = REVISIONS) -> list[tuple[str, str]]:
@@ -63,3 +78,10 @@ def free_table(stem: str) -> str:
 def model_columns(table: str) -> list[str]:
     """The columns the models give `table`, sorted (the database orders them by age)."""
     return sorted(column.name for column in schema.metadata.tables[table].columns)
+
+
+def revision_file(root: Path, rev: str) -> Path:
+    """The file of revision `rev` in the repository (or copy) at `root`, as Alembic finds
+    it: any file name a team's template or tool gave it."""
+    script = ScriptDirectory.from_config(Config(str(root / "alembic.ini")))
+    return Path(script.get_revision(rev).path)

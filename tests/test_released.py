@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from dbtools.core import released
 from dbtools.review.released import problems
-from tests.chain import HEAD, REVISIONS, free_table, upgrades
+from tests.chain import HEAD, REVISIONS, free_table, revision_file, upgrades
 from tests.harness import clean_env, make
 from tests.pg import url_string
 from tests.repo_copy import copy_repo, dbtools, write_revision
@@ -20,10 +20,6 @@ from tests.runs import cli_env, error_line, log_rows, run, versions
 
 NEW = "5eed0000aa01"
 AFTER = "5eed0000aa02"
-
-
-def revision_file(root: Path, rev: str) -> Path:
-    return next((root / "migrations" / "versions").glob(f"*-{rev}_*.py"))
 
 
 def released_problems(stdout: str) -> list[str]:

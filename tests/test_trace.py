@@ -313,3 +313,35 @@ def test_a_revision_that_fails_on_rows_is_a_finding(grown):
         files["failing"].stem in line and "trace-fails" in line
         for line in checked.stdout.splitlines()
     ), checked.stdout
+
+
+def test_a_step_outside_a_transaction_is_traced_among_more_tables_than_connections(
+    tmp_path, server_url
+):
+    """The probe of a step outside a transaction holds every table until the step waits
+    for one; one session per table exhausted `max_connections` (100) on a chain of 100
+    more tables. It holds them in a bounded number of sessions now."""
+    from dbtools.review.revision_trace import trace_in
+
+    root = copy_repo(tmp_path)
+    many = (
+        "for i in range(120):\n"
+        '    op.create_table(f"many_{i}", sa.Column("id", sa.BigInteger(), primary_key=True))'
+    )
+    write_revision(root, "ma0000000001", HEAD, "Create many tables", many,
+                   'for i in range(120):\n    op.drop_table(f"many_{i}")')  # fmt: skip
+    index = (
+        "with op.get_context().autocommit_block():\n"
+        '    op.create_index("ix_many_7_id", "many_7", ["id"], postgresql_concurrently=True)'
+    )
+    write_revision(root, "ma0000000002", "ma0000000001", "Index many_7", index,
+                   'op.drop_index("ix_many_7_id", table_name="many_7")')  # fmt: skip
+
+    upgrade = trace_in(root, "ma0000000002", server_url)["upgrade"]
+
+    assert upgrade.error is None
+    [build] = [step for step in upgrade.steps if "CREATE INDEX CONCURRENTLY" in step.sql]
+    assert not build.in_transaction
+    assert {(lock.relation, lock.mode) for lock in build.locks} == {
+        ("many_7", "SHARE UPDATE EXCLUSIVE")
+    }

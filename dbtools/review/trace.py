@@ -168,21 +168,30 @@ def relations(dbapi_connection: Any) -> dict[int, Relation]:
     }
 
 
+# Sessions one probe opens at most to hold the tables (PostgreSQL's default
+# max_connections is 100): with more tables, each session holds several, and a wait for
+# any of them releases its session's tables together.
+MAX_HOLDERS = 32
+
+
 class _Probe:
-    """While one statement outside a transaction runs: a session per table holding
-    ACCESS EXCLUSIVE until the statement waits for it; the lock it waited for is kept."""
+    """While one statement outside a transaction runs: sessions holding every table in
+    ACCESS EXCLUSIVE until the statement waits for one; the lock it waited for is kept."""
 
     def __init__(self, open_session: Callable[[], Any], pid: int, tables: dict[int, str]):
         self.pid = pid
         self.seen: set[tuple[int, str]] = set()
         self._observer = open_session()
         self._observer.autocommit = True
-        self._holders: dict[int, Any] = {}
-        for oid, name in tables.items():
+        self._holders: dict[int, Any] = {}  # table oid -> the session holding it
+        oids = list(tables)
+        for start in range(min(len(oids), MAX_HOLDERS)):
+            group = oids[start::MAX_HOLDERS]
             holder = open_session()
             with holder.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
-            self._holders[oid] = holder
+                names = ", ".join(tables[oid] for oid in group)
+                cursor.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+            self._holders |= dict.fromkeys(group, holder)
         self._done = threading.Event()
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -201,19 +210,21 @@ class _Probe:
                     time.sleep(POLL_SECONDS)
         except BaseException as exc:  # reported by stop(); the statement must not hang
             self._failed = exc
-            for oid in list(self._holders):
-                self._release(oid)
+            while self._holders:
+                self._release(next(iter(self._holders)))
 
     def _release(self, oid: int) -> None:
-        holder = self._holders.pop(oid)
+        """End the session holding `oid`, and with it every table that session held."""
+        holder = self._holders[oid]
+        self._holders = {o: h for o, h in self._holders.items() if h is not holder}
         holder.rollback()
         holder.close()
 
     def stop(self) -> set[tuple[int, str]]:
         self._done.set()
         self._thread.join()
-        for oid in list(self._holders):
-            self._release(oid)
+        while self._holders:
+            self._release(next(iter(self._holders)))
         self._observer.close()
         if self._failed is not None:
             raise self._failed

@@ -156,16 +156,15 @@ class Scenario:
         return self.tables != (STAND_IN,)
 
 
-def measured_revisions(every: bool) -> list[Any]:
+def measured_revisions(shipped: list[Any], released_ids: set[str], every: bool) -> list[Any]:
     """The shipped revisions the stall figure measures: every one (`make bench`), or, in
     a quick run, the first, the head and those not released yet: as many whatever the
     length of the history (a quick run shows the harness works; at 100 more released
     revisions it measured 100 more scenarios)."""
-    shipped = shipped_revisions()
     if every:
         return shipped
     keep = {shipped[0].revision, shipped[-1].revision}
-    keep |= {rev.revision for rev in shipped} - set(released.read())
+    keep |= {rev.revision for rev in shipped} - released_ids
     return [rev for rev in shipped if rev.revision in keep]
 
 
@@ -176,7 +175,7 @@ def scenarios(copy: Path, every: bool = True) -> list[Scenario]:
     shipped = shipped_revisions()
     found = [
         Scenario(rev.revision, rev.doc, "shipped", rev.revision, rev.down_revision, REPO_ROOT)
-        for rev in measured_revisions(every)
+        for rev in measured_revisions(shipped, set(released.read()), every)
     ]
     table = variant_table()
     head = shipped[-1].revision

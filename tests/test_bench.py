@@ -75,7 +75,7 @@ def test_report_has_every_figure_goal_and_chart(tiny_run):
     report = tiny_run["report"]
     positions = [report.index(heading) for heading in SECTIONS]
     assert positions == sorted(positions)
-    for revision in measured_revisions(every=False):
+    for revision in measured_revisions(shipped_revisions(), set(released.read()), every=False):
         assert f"`{revision.revision}`" in report
     for chart in ("stall.png", "chain.png"):
         assert f"(a/{chart})" in report
@@ -296,3 +296,16 @@ def test_figures_kept_from_an_earlier_run_carry_its_load_and_date_and_are_not_re
     }
     assert merged["kept"] == ["chain"]
     assert bench_report.minutes(merged) == "31 seconds"  # this run's figures alone
+
+
+def test_a_quick_stall_run_measures_as_many_revisions_at_the_hundredth_as_at_the_second():
+    from types import SimpleNamespace
+
+    chain = [SimpleNamespace(revision=f"r{i:03d}") for i in range(1, 103)]
+    released_ids = {rev.revision for rev in chain[:-1]}  # all but the head
+
+    quick = measured_revisions(chain, released_ids, every=False)
+    assert [rev.revision for rev in quick] == ["r001", "r102"]
+    unreleased = measured_revisions(chain, released_ids - {"r050"}, every=False)
+    assert [rev.revision for rev in unreleased] == ["r001", "r050", "r102"]
+    assert measured_revisions(chain, released_ids, every=True) == chain

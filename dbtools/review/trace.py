@@ -210,8 +210,7 @@ class _Probe:
                     time.sleep(POLL_SECONDS)
         except BaseException as exc:  # reported by stop(); the statement must not hang
             self._failed = exc
-            while self._holders:
-                self._release(next(iter(self._holders)))
+            self._release_all()
 
     def _release(self, oid: int) -> None:
         """End the session holding `oid`, and with it every table that session held."""
@@ -220,11 +219,14 @@ class _Probe:
         holder.rollback()
         holder.close()
 
+    def _release_all(self) -> None:
+        while self._holders:
+            self._release(next(iter(self._holders)))
+
     def stop(self) -> set[tuple[int, str]]:
         self._done.set()
         self._thread.join()
-        while self._holders:
-            self._release(next(iter(self._holders)))
+        self._release_all()
         self._observer.close()
         if self._failed is not None:
             raise self._failed

@@ -5,8 +5,9 @@ runs in copies of the repository (its tracked files as they are in the work tree
 `.venv` shared): one as shipped, one grown by N synthetic revisions, each creating a small
 table in a schema of its own (`bench_history`, which the models do not use, so the grown
 copy has no drift and its checks pass as the shipped one's do), with their committed SQL
-written by `make generate` as a released revision's would be. The two copies are timed in
-the same run, one after the other, and the ratio is the figure.
+written by `make generate`, then marked released by `make release` and committed, as a
+team's released history is. The two copies are timed in the same run, one after the
+other, and the ratio is the figure.
 
 The machine's load average is read when each figure starts, so a figure measured while
 other work ran on the same cores says so.
@@ -54,15 +55,22 @@ def checkout_copy(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     (dest / ".venv").symlink_to(REPO_ROOT / ".venv")
-    identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost"}
-    identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "as cloned"]):
-        run(["git", *args], cwd=dest, env=clean_env(**identity))
+    run(["git", "init", "-q", "-b", "main"], cwd=dest)
+    commit(dest, "as cloned")
     return dest
 
 
+def commit(copy: Path, message: str) -> None:
+    """Commit everything in the copy, as the benchmark's own author."""
+    identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost"}
+    identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
+    for args in (["add", "-A"], ["commit", "-q", "-m", message]):
+        run(["git", *args], cwd=copy, env=clean_env(**identity))
+
+
 def grow(copy: Path, extra: int, env: dict[str, str]) -> str:
-    """`extra` synthetic revisions after the copy's head, their SQL generated; the head."""
+    """`extra` synthetic revisions after the copy's head, their SQL generated, released
+    (`make release`) and committed as a team's would be; the head."""
     down = shipped_revisions(copy)[-1].revision
     for index in range(1, extra + 1):
         rev = f"hist{index:08d}"
@@ -73,7 +81,9 @@ def grow(copy: Path, extra: int, env: dict[str, str]) -> str:
             downgrade=_DROP.format(index=index),
         )  # fmt: skip
         down = rev
-    run([python(), "-m", "dbtools", "generate"], cwd=copy, env=clean_env(**env))
+    for args in (["generate"], ["release"]):
+        run([python(), "-m", "dbtools", *args], cwd=copy, env=clean_env(**env))
+    commit(copy, f"{extra} revisions, released")
     return down
 
 

@@ -14,9 +14,9 @@ from sqlalchemy import text
 import schema
 from bench import report as bench_report
 from bench.chain import build_chain, offline_sql, shipped_revisions
-from bench.common import Server, repo_copy, write_revision
+from bench.common import Server, repo_copy, url_string, write_revision
 from bench.common import clean_env as bench_env
-from bench.history import checkout_copy
+from bench.history import checkout_copy, grow
 from bench.stall import fill, load_tables, measured_revisions, variant_table
 from bench.touched import database_at, touched_tables, upgrade
 from dbtools import devserver
@@ -253,6 +253,22 @@ def test_the_history_copies_are_git_repositories_with_every_file(tmp_path):
     assert status.stdout == ""  # everything committed, the .venv link ignored
     # Every file the work tree has (one deleted but not yet committed is not copied).
     assert listed(copy) == {name for name in listed(REPO_ROOT) if (REPO_ROOT / name).is_file()}
+
+
+def test_a_grown_history_copy_holds_its_revisions_released_and_committed(tmp_path, server_url):
+    """The history figure is about released revisions: the suite tests each unreleased
+    revision in full, so a copy grown with its revisions unreleased measured the wrong
+    thing (3x, not the goal's 1.3x)."""
+    copy = checkout_copy(tmp_path / "copy")
+    head = grow(copy, 2, {"DATABASE_URL": url_string(server_url)})
+
+    chain = [rev.revision for rev in shipped_revisions(copy)]
+    assert chain[-1] == head and len(chain) == len(shipped_revisions()) + 2
+    assert set(released.read(copy / "migrations" / "RELEASED")) == set(chain)
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""  # the grown revisions and their SQL are committed
 
 
 def test_a_child_of_the_bench_gets_no_option_of_the_make_or_pytest_that_started_it(monkeypatch):

@@ -25,8 +25,7 @@ from bench.common import Server, Settings, clean_env, python, run, stats, url_st
 from dbtools.core.paths import REPO_ROOT
 
 SCHEMA = "bench_history"
-_CREATE = f"""    op.execute("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    op.create_table(
+_TABLE = f"""    op.create_table(
         "h{{index}}",
         sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
         sa.Column("note", sa.Text(), nullable=True, comment="Anything."),
@@ -34,6 +33,18 @@ _CREATE = f"""    op.execute("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         comment="Synthetic history.",
     )"""
 _DROP = f'    op.drop_table("h{{index}}", schema="{SCHEMA}")'
+# The first synthetic revision makes the schema and its downgrade removes it, so the
+# chain's way down to base leaves nothing behind, as a real one must.
+_SCHEMA_UP = f'    op.execute("CREATE SCHEMA {SCHEMA}")\n'
+_SCHEMA_DOWN = f'\n    op.execute("DROP SCHEMA {SCHEMA}")'
+
+
+def synthetic_steps(index: int) -> tuple[str, str]:
+    """The upgrade and downgrade bodies of synthetic revision `index` (from 1)."""
+    upgrade, downgrade = _TABLE.format(index=index), _DROP.format(index=index)
+    if index == 1:
+        return _SCHEMA_UP + upgrade, downgrade + _SCHEMA_DOWN
+    return upgrade, downgrade
 
 
 def loadavg() -> list[float]:
@@ -74,11 +85,11 @@ def grow(copy: Path, extra: int, env: dict[str, str]) -> str:
     down = shipped_revisions(copy)[-1].revision
     for index in range(1, extra + 1):
         rev = f"hist{index:08d}"
+        upgrade, downgrade = synthetic_steps(index)
         write_revision(
             copy, f"9999_history_{index:05d}-{rev}_synthetic_table.py", rev, down,
             doc=f"Synthetic released revision {index}: a table in {SCHEMA}",
-            upgrade=_CREATE.format(index=index),
-            downgrade=_DROP.format(index=index),
+            upgrade=upgrade, downgrade=downgrade,
         )  # fmt: skip
         down = rev
     for args in (["generate"], ["release"]):

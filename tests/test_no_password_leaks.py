@@ -142,16 +142,27 @@ def server(server_url) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def tables_held(server: Server, path: str) -> Iterator[None]:
-    """For the lock-timeout path: a session holding every model table."""
+    """For the lock-timeout path: a session holding every table of the database, so the
+    head's downgrade waits whichever table it touches (the models' or not)."""
     if path != "lock-timeout":
         yield
         return
     engine = schema.make_engine(server.server_url.set(database=server.database))
     with engine.connect() as conn:
-        for table in schema.metadata.sorted_tables:
-            conn.execute(text(f'LOCK TABLE "{table.name}" IN ACCESS SHARE MODE'))
+        tables = conn.execute(text(USER_TABLES)).scalars().all()
+        for table in tables:
+            conn.execute(text(f"LOCK TABLE {table} IN ACCESS SHARE MODE"))
         yield
     engine.dispose()
+
+
+# Every ordinary table outside PostgreSQL's own schemas, quoted as SQL names it.
+USER_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+"""
 
 
 def leaked(password: str, output: str, baseline: str) -> list[str]:
@@ -200,5 +211,3 @@ def test_no_fragment_of_a_password_is_ever_printed(server, password, shape, path
         assert output.rstrip().splitlines()[-1].startswith("error: "), output
     assert "Traceback" not in output
     assert not leaked(password, output, baseline(server, path, shape)), output
-    if status == 0 and path == "lock-timeout":  # a downgrade that touched no table: undo it
-        assert main(["upgrade", "head"], **env)[0] == 0

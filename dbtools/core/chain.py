@@ -42,14 +42,25 @@ def _read_once(_contents: str) -> ScriptDirectory:
 
 def revisions(script: ScriptDirectory | None = None) -> list[Script]:
     """Every revision, oldest first."""
-    script = script or script_directory()
-    return list(reversed(list(script.walk_revisions())))
+    return list(reversed(_walked(script or script_directory())))
+
+
+def by_id(script: ScriptDirectory | None = None) -> dict[str, Script]:
+    """Every revision by its id."""
+    return {s.revision: s for s in _walked(script or script_directory())}
+
+
+@lru_cache(maxsize=4)
+def _walked(script: ScriptDirectory) -> tuple[Script, ...]:
+    """Alembic's walk from the heads to the base, once per chain read (a walk costs
+    about as much as reading the files)."""
+    return tuple(script.walk_revisions())
 
 
 def messages(script: ScriptDirectory | None = None) -> dict[str, str]:
     """Each revision id and the first paragraph of its docstring (its message)."""
-    script = script or script_directory()
-    return {s.revision: " ".join((s.doc or "").split()) for s in script.walk_revisions()}
+    walked = _walked(script or script_directory())
+    return {s.revision: " ".join((s.doc or "").split()) for s in walked}
 
 
 def several_heads(heads: list[str]) -> str:

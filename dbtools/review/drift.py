@@ -1,10 +1,12 @@
 """Do the models and the migrations describe the same schema?
 
 The chain is applied to a scratch database (created on the configured server and
-dropped afterwards), then Alembic's autogenerate comparison runs against the models
-with the very options `env.py` gives autogenerate (dbtools/review/autogen_options.py):
-types, server defaults, comments, named CHECK constraints, foreign keys with their
-actions, indexes, enum types and their values. Each difference becomes one line naming
+dropped afterwards; the released revisions come from a copy of the database they built
+once and that stays on the server, dbtools/review/released_template.py), then
+Alembic's autogenerate comparison runs against the models with the very options
+`env.py` gives autogenerate (dbtools/review/autogen_options.py): types, server
+defaults, comments, named CHECK constraints, foreign keys with their actions, indexes,
+enum types and their values. Each difference becomes one line naming
 what differs, worded from the point of view of the fix: what a new revision would have
 to do. Values are shown as SQL, never as Python object reprs.
 """
@@ -26,15 +28,15 @@ from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.types import TypeEngine
 
 from dbtools.core.options import RunOptions, run_config
-from dbtools.core.scratch import scratch_database
 from dbtools.review.autogen_options import compare_options
+from dbtools.review.released_template import database_at_release
 
 POSTGRESQL = postgresql.dialect()
 
 
 def drift(server_url: URL) -> list[str]:
     """One line per difference between the models and the migrations at head."""
-    with scratch_database(server_url) as connection:
+    with database_at_release(server_url) as connection:
         cfg = run_config(RunOptions(env={}, connection=connection, configure_logging=False))
         command.upgrade(cfg, "heads")
         connection.commit()

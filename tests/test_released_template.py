@@ -1,0 +1,123 @@
+"""The drift check's database at the released tip: built once per server by applying the
+released revisions, kept refusing connections, copied by every later check, and never
+used for another chain or renderer."""
+
+import datetime
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+import schema
+from dbtools.core import chain
+from dbtools.core.bookkeeping import QUALIFIED_LOG, bookkeeping
+from dbtools.review import released_template
+from dbtools.review.released_template import (
+    PREFIX,
+    database_at_release,
+    kept_name,
+    prune,
+    released_ids,
+    released_tip,
+)
+from schema.testing import create_database, drop_database
+from tests.repo_copy import copy_repo
+
+
+def kept(server_url) -> dict[str, tuple[int, bool]]:
+    """The kept databases on the server: name -> (oid, accepts connections)."""
+    engine = schema.make_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT datname, oid::bigint, datallowconn FROM pg_database "
+                    "WHERE starts_with(datname, :prefix)"
+                ),
+                {"prefix": PREFIX},
+            )
+            return {name: (oid, allowed) for name, oid, allowed in rows}
+    finally:
+        engine.dispose()
+
+
+def test_the_released_tip_is_the_last_of_the_released_revisions_that_come_first():
+    script = chain.script_directory()
+    ids = [s.revision for s in chain.revisions(script)]
+    assert released_tip(script, set()) is None  # nothing released: nothing kept
+    assert released_tip(script, {ids[0]}) == ids[0]
+    assert released_tip(script, set(ids)) == ids[-1]
+    assert released_tip(script, {*ids, "0123456789ab"}) is None  # a released one is gone
+    if len(ids) > 1:  # a released revision above an unreleased one: not a prefix
+        assert released_tip(script, {ids[-1]}) is None
+
+
+def test_a_check_copies_the_kept_database_instead_of_applying_the_released_chain(server_url):
+    script = chain.script_directory()
+    tip = released_tip(script, released_ids())
+    if tip is None:
+        pytest.skip("no revision is released in this checkout")
+    with database_at_release(server_url):
+        pass  # the first one builds it, if no check on this server did yet
+    name = kept_name(script, tip)
+    before = kept(server_url)
+    oid, accepts = before[name]
+    assert accepts is False  # nobody can connect and change it
+    with pytest.raises(OperationalError, match="not currently accepting connections"):
+        schema.make_engine(server_url.set(database=name)).connect()
+
+    started = datetime.datetime.now(datetime.UTC)
+    with database_at_release(server_url) as connection:
+        version = connection.execute(text(f"SELECT version_num FROM {_version()}")).scalars().all()
+        logged = connection.execute(
+            text(f"SELECT revision, applied_at FROM {QUALIFIED_LOG} WHERE direction = 'upgrade'")
+        ).all()
+    assert version == [tip]
+    # Every released revision's log row was written when the kept database was built,
+    # none by this call: it copied them, it applied nothing.
+    assert {revision for revision, _ in logged} == released_ids()
+    assert all(applied < started for _, applied in logged)
+    assert kept(server_url)[name][0] == oid  # the same database, not built again
+
+
+def _version() -> str:
+    return bookkeeping().qualified_version
+
+
+def test_another_chain_or_renderer_names_another_database(tmp_path, monkeypatch):
+    script = chain.script_directory()
+    ids = [s.revision for s in chain.revisions(script)]
+    name = kept_name(script, ids[-1])
+    assert name.startswith(PREFIX) and len(name) <= 63
+    assert kept_name(script, ids[-1]) == name  # the same inputs, the same name
+
+    # A released file that differs by one byte (a database built from it differs).
+    copy = copy_repo(tmp_path)
+    edited = Path(chain.by_id(script)[ids[0]].path)
+    target = copy / edited.relative_to(edited.parents[2])
+    target.write_text(target.read_text() + "\n# edited\n")
+    copied = ScriptDirectory.from_config(Config(str(copy / "alembic.ini")))
+    assert kept_name(copied, ids[-1]) != name
+
+    # What applies the revisions (env.py, the operations, the pinned libraries) changed.
+    monkeypatch.setattr(released_template, "renderer_fingerprint", lambda: "another")
+    assert kept_name(script, ids[-1]) != name
+
+
+def test_only_the_newest_kept_databases_stay(server_url):
+    made = [
+        create_database(server_url, name=f"{PREFIX}test{i}_{tmp}")
+        for i, tmp in enumerate(["a", "b", "c", "d", "e", "f"])
+    ]
+    try:
+        prune(server_url)
+        left = kept(server_url)
+        assert len(left) == released_template.KEPT
+        newest = [url.database for url in made[-released_template.KEPT :]]
+        assert set(newest) <= left.keys()
+    finally:
+        for url in made:
+            drop_database(url)

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -186,8 +187,20 @@ def without_timelines(results: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (a timeout, a cancelled job) ends a run as Ctrl-C does: the benchmark's
+    server is stopped and its data deleted at exit, which a process ended by the default
+    handler never reaches (its server outlived it)."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupt_on_sigterm()
     try:
         settings = settings_from(args)
         workdir = Path(tempfile.mkdtemp(prefix="bench-"))

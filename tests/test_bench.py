@@ -54,14 +54,22 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     before = repository_files()
     args = ["--quick", "--rows", "2000", "--runs", "1", "--chains", str(LONGER), "--before", "0.5"]
     args += ["--after", "0.5", "--out", str(out / "BENCHMARKS.md"), "--assets", str(out / "a")]
-    result = subprocess.run(
+    bench = subprocess.Popen(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO_ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=420,  # under a loaded machine (the whole suite on 2 cores) it needs more
     )
-    assert result.returncode == 0, result.stderr
+    try:
+        # Under a loaded machine (the whole suite on 2 cores) it needs more than 5 min.
+        _, stderr = bench.communicate(timeout=420)
+    except subprocess.TimeoutExpired:
+        # Terminated, not killed: a killed bench never stops its server.
+        bench.terminate()
+        _, stderr = bench.communicate(timeout=120)
+        pytest.fail(f"the tiny bench took over 420 s: {stderr.strip().splitlines()[-1:]}")
+    assert bench.returncode == 0, stderr
     return {
         "out": out,
         "report": (out / "BENCHMARKS.md").read_text(),
@@ -269,6 +277,33 @@ def test_a_grown_history_copy_holds_its_revisions_released_and_committed(tmp_pat
         ["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True
     )
     assert status.stdout == ""  # the grown revisions and their SQL are committed
+
+
+def test_a_terminated_bench_stops_its_server_and_leaves_nothing_behind(tmp_path):
+    """A bench ended by SIGTERM (a timeout) stops its server and deletes its data, as one
+    ended by Ctrl-C does: killed by the default handler, its server outlived it."""
+    out = tmp_path / "out"
+    args = ["--quick", "--only", "noop", "--out", str(out / "B.md"), "--assets", str(out / "a")]
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO_ROOT,
+        env={**bench_env(), "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The first figure's line comes once its server is up.
+    assert bench.stderr is not None and "noop" in bench.stderr.readline()
+    assert list(tmp_path.glob("bench-*/data/postmaster.pid"))  # the server is running
+    bench.terminate()
+    _, stderr = bench.communicate(timeout=120)
+
+    assert bench.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted; nothing was written"
+    assert list(tmp_path.glob("bench-*")) == []  # the work folder, with the server's data
+    running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in running  # no postgres of that data folder is left
+    assert not (out / "B.md").exists() and not (out / "a" / "results.json").exists()
 
 
 def test_a_child_of_the_bench_gets_no_option_of_the_make_or_pytest_that_started_it(monkeypatch):

@@ -121,3 +121,44 @@ def test_only_the_newest_kept_databases_stay(server_url):
     finally:
         for url in made:
             drop_database(url)
+
+
+def test_a_database_of_that_name_another_role_made_is_never_trusted(server_url, monkeypatch):
+    """A name is not proof: a database another role made under the kept name (say, one
+    with a table the chain does not make) is not copied; the check starts empty."""
+    script = chain.script_directory()
+    ids = [s.revision for s in chain.revisions(script)]
+    tip = released_tip(script, set(ids))
+    name = kept_name(script, tip)
+    admin = schema.make_engine(server_url, isolation_level="AUTOCOMMIT")
+    squatted = server_url.set(database=name)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text("CREATE ROLE kept_squatter LOGIN CREATEDB"))
+            conn.execute(text(f'CREATE DATABASE "{name}" OWNER kept_squatter'))
+        inside = schema.make_engine(squatted, isolation_level="AUTOCOMMIT")
+        with inside.connect() as conn:
+            conn.execute(text("CREATE TABLE public.squatted (id int)"))
+        inside.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" IS_TEMPLATE true'))
+
+        # The chain as released in full, whatever migrations/RELEASED says.
+        monkeypatch.setattr(released_template, "released_ids", lambda: set(ids))
+        with database_at_release(server_url) as connection:
+            tables = connection.execute(
+                text("SELECT count(*) FROM pg_class WHERE relname = 'squatted'")
+            ).scalar()
+            version = connection.execute(
+                text(f"SELECT to_regclass('{_version()}') IS NOT NULL")
+            ).scalar()
+        assert tables == 0 and version is False  # it started empty, not from that copy
+    finally:
+        with admin.connect() as conn:
+            found = text("SELECT 1 FROM pg_database WHERE datname = :n")
+            if conn.execute(found, {"n": name}).first():
+                conn.execute(text(f'ALTER DATABASE "{name}" IS_TEMPLATE false'))
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            conn.execute(text("DROP ROLE IF EXISTS kept_squatter"))
+        admin.dispose()

@@ -8,11 +8,14 @@ as `dbtools_released_<digest>`. Each check copies it (`CREATE DATABASE ... TEMPL
 applies only the unreleased revisions, through the same run as `make upgrade` (whose
 migration log is checked against the revision files first), then compares the copy.
 
-The digest is of every released revision file (name and bytes, base first) and of the
+The digest is of every released revision file (name and bytes, by revision id) and of the
 renderer (dbtools/review/fingerprints.py: env.py, alembic.ini, this repository's apply
 and operations code, the pinned libraries): a change to any of them names another
 database, built afresh. The kept database refuses connections once built, so nothing
-changes it afterwards; the newest `KEPT` stay, older ones are dropped.
+changes it afterwards, and it is used only when the checking role owns it and it still
+refuses connections: a database of that name that another role made is never trusted by
+its name (the whole chain is applied instead). The newest `KEPT` stay, older ones are
+dropped.
 
 Only a chain whose released revisions come first (each one's ancestors released too,
 one released tip) is kept; otherwise every check applies the whole chain.
@@ -110,8 +113,15 @@ def database_at_release(server_url: URL) -> Iterator[Connection]:
             yield connection
         return
     name = kept_name(script, tip)
-    if not _exists(server_url, name):
+    state = _kept_state(server_url, name)
+    if state == "absent":
         _build(server_url, name, tip)
+    elif state == "foreign":
+        # Not built by this role as above (another role's, or one that accepts
+        # connections): never trusted by its name. The whole chain is applied instead.
+        with scratch_database(server_url) as connection:
+            yield connection
+        return
     with scratch_database(server_url, template=name) as connection:
         yield connection
 
@@ -159,8 +169,21 @@ def prune(server_url: URL) -> None:
 
 
 def _exists(server_url: URL, name: str) -> bool:
-    found = _admin(server_url, "SELECT 1 FROM pg_database WHERE datname = :n", n=name)
-    return bool(found)
+    return _kept_state(server_url, name) != "absent"
+
+
+def _kept_state(server_url: URL, name: str) -> str:
+    """`absent`; `kept` when this role owns it and it refuses connections, as `_build`
+    leaves it; `foreign` otherwise."""
+    found = _admin(
+        server_url,
+        "SELECT d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+        "AND NOT d.datallowconn FROM pg_database d WHERE d.datname = :n",
+        n=name,
+    )
+    if not found:
+        return "absent"
+    return "kept" if found[0][0] else "foreign"
 
 
 def _admin(server_url: URL, sql: str, **params: object) -> list[tuple[object, ...]]:

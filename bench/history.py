@@ -82,8 +82,11 @@ def commit(copy: Path, message: str) -> None:
 def grow(copy: Path, extra: int, env: dict[str, str]) -> str:
     """`extra` synthetic revisions after the copy's head, their SQL generated, released
     (`make release`) and committed as a team's would be; the head."""
-    down = shipped_revisions(copy)[-1].revision
-    for index in range(1, extra + 1):
+    chain = shipped_revisions(copy)
+    down = chain[-1].revision
+    # Numbered on from synthetic revisions the copy has already (a copy of a grown one).
+    grown = sum(rev.revision.startswith("hist") for rev in chain)
+    for index in range(grown + 1, grown + extra + 1):
         rev = f"hist{index:08d}"
         upgrade, downgrade = synthetic_steps(index)
         write_revision(

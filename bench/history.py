@@ -66,7 +66,7 @@ def checkout_copy(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     (dest / ".venv").symlink_to(REPO_ROOT / ".venv")
-    run(["git", "init", "-q", "-b", "main"], cwd=dest)
+    run(["git", "init", "-q", "-b", "main"], cwd=dest, env=clean_env())
     commit(dest, "as cloned")
     return dest
 

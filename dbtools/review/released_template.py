@@ -146,7 +146,7 @@ def _build(server_url: URL, name: str, tip: str) -> None:
         _admin(server_url, f'ALTER DATABASE "{building.database}" RENAME TO "{name}"')
     except BaseException:
         drop_database(building)
-        if not _exists(server_url, name):  # another check may have kept it first
+        if _kept_state(server_url, name) == "absent":  # another check may have kept it first
             raise
     prune(server_url)
 
@@ -166,10 +166,6 @@ def prune(server_url: URL) -> None:
             drop_database(server_url.set(database=str(old)))
         except DBAPIError:
             continue  # another check is copying it: the next prune drops it
-
-
-def _exists(server_url: URL, name: str) -> bool:
-    return _kept_state(server_url, name) != "absent"
 
 
 def _kept_state(server_url: URL, name: str) -> str:

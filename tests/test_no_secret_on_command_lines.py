@@ -51,7 +51,8 @@ def command_lines(root: int) -> list[str]:
             raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
+        if raw:  # a process that is exiting (a zombie) has no command line left
+            lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
     return lines
 
 

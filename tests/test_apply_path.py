@@ -1,5 +1,9 @@
 """Applying loads what applying needs, nothing more.
 
+A run that finds the database at its target (the no-op, the commonest run in a deploy)
+loads neither the repository's operations (registered just before revision code can run)
+nor the downgrade's data-loss watch.
+
 `migrations/env.py` runs `dbtools.apply.environment`; review code (autogenerate options,
 revision hooks, offline-SQL shaping) is handed in by whoever needs it. The import-linter
 contract in pyproject.toml keeps it so: an import of review code from the apply path
@@ -28,7 +32,7 @@ print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
 """
 
 
-def test_a_no_op_upgrade_loads_no_review_or_verify_module(database_url: URL):
+def test_a_no_op_upgrade_loads_no_review_verify_operation_or_consent_module(database_url: URL):
     env = cli_env(database_url)
     first = subprocess.run(
         [sys.executable, "-m", "dbtools", "upgrade"], env=env, capture_output=True, text=True
@@ -41,6 +45,9 @@ def test_a_no_op_upgrade_loads_no_review_or_verify_module(database_url: URL):
     assert report["status"] == 0
     assert versions(database_url) == [HEAD]
     loaded = [m for m in report["modules"] if m.startswith(("dbtools.review", "dbtools.verify"))]
+    assert loaded == [], f"a no-op upgrade loaded {loaded}"
+    idle = ("dbtools.operations", "dbtools.apply.consent", "dbtools.apply.losses")
+    loaded = [m for m in report["modules"] if m.startswith(idle)]
     assert loaded == [], f"a no-op upgrade loaded {loaded}"
     assert "dbtools.apply.environment" in report["modules"]  # it did run env.py
 

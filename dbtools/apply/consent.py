@@ -115,6 +115,11 @@ class StepWatch:
         self.start: losses.Snapshot | None = None
         self.pending: Refused | None = None  # the refusal to raise at the next statement
 
+    @staticmethod
+    def refused(exc: BaseException) -> bool:
+        """Whether `exc` is a refusal of this watch (its line already says which step)."""
+        return isinstance(exc, Refused)
+
     def attach(self) -> None:
         for name, listener in self._listeners():
             event.listen(self.connection, name, listener)

@@ -10,6 +10,10 @@ Online, each revision runs in its own transaction inside the guard of
 `dbtools.apply.run` (migration lock, timeouts, log, one-line failures), on the connection
 handed in or on one to the configured database. Offline (`--sql`) it writes the same
 steps as a script, through the output wrapper handed in, if any.
+
+The repository's operations (`op.add_check_not_valid`, ...) are registered just before
+revision code can run: a run that finds the database at its target (the no-op, the
+commonest run in a deploy) never loads them.
 """
 
 import sys
@@ -21,7 +25,6 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import Connection, MetaData
 
-import dbtools.operations  # noqa: F401  (registers op.waive_lint, ... for the revisions)
 from dbtools.apply.run import MigrationRun, connected
 from dbtools.core import options as run_options
 from dbtools.core import settings
@@ -55,6 +58,12 @@ def alembic_cli_request(config: Config) -> Request | None:
     if name in ("upgrade", "downgrade") and isinstance(revision, str):
         return Request(name, revision)
     return None
+
+
+def register_operations() -> None:
+    """Register `op.waive_lint`, `op.create_index_concurrently`, ... on Alembic's
+    `Operations` (importing the package does it; a second call costs nothing)."""
+    import dbtools.operations  # noqa: F401
 
 
 def run(context: EnvironmentContext) -> None:
@@ -95,6 +104,7 @@ def run_offline(context: EnvironmentContext, options: RunOptions) -> None:
     # Committed renderings pass the default timeouts: a developer's settings never leak.
     timeouts = options.timeouts or settings.timeouts(options.env)
     wrap = options.hooks.offline_output
+    register_operations()
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
@@ -130,4 +140,6 @@ def migrate(context: EnvironmentContext, options: RunOptions, connection: Connec
         **shared_options(options, names),
     )
     with run.guarded(context), context.begin_transaction():
+        if run.has_work() is not False:  # False only when a known plan has no step
+            register_operations()
         context.run_migrations()

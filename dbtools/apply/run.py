@@ -6,12 +6,15 @@ wraps Alembic's `run_migrations()`: a database at a revision this checkout lacks
 then the migration lock, the session's timeouts, the bookkeeping trusted only when the
 migrating role owns it, the migration log (checked against the revision files first), and
 a failure explained as one line naming the revision that was running.
+
+A downgrade without consent is watched step by step for the data it destroys
+(`dbtools.apply.consent`); that code is loaded only for a downgrade.
 """
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script.revision import RevisionError
@@ -19,7 +22,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.pool import NullPool
 
-from dbtools.apply import audit, consent, failures, interrupt, ownership
+from dbtools.apply import audit, failures, interrupt, ownership
 from dbtools.apply.checkout import require_known
 from dbtools.apply.journal import Journal, summarise
 from dbtools.apply.lock import migration_lock
@@ -30,6 +33,9 @@ from dbtools.core.options import RunOptions
 from dbtools.core.secrets import masked
 from dbtools.devserver import database_url
 from schema.session import make_engine
+
+if TYPE_CHECKING:
+    from dbtools.apply.consent import StepWatch
 
 log = logging.getLogger("alembic.env")
 
@@ -64,7 +70,7 @@ class MigrationRun:
         self.journal = Journal(names)  # what the running step has committed so far
         self.foreign: list[ownership.Foreign] = []  # bookkeeping another role owns
         self.log_ready = False  # the migration log exists (looked up once per run)
-        self.consent: consent.StepWatch | None = None  # measures a downgrade's steps
+        self.consent: StepWatch | None = None  # measures a downgrade's steps
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's callback, inside the revision's transaction: write its log row.
@@ -110,9 +116,7 @@ class MigrationRun:
             if self.foreign and self.progress.has_work():
                 raise ownership.refusal(self.foreign)
             self.journal.attach(self.connection)
-            self.consent = consent.watch(
-                self.connection, self.env, self.progress, owned, migration_context.version_table
-            )
+            self.consent = self._watch(owned, migration_context.version_table)
             try:
                 yield
             except (Exception, KeyboardInterrupt) as exc:
@@ -124,6 +128,18 @@ class MigrationRun:
                 self.journal.detach()  # a handed-in connection lives on
                 if self.consent is not None:
                     self.consent.detach()
+
+    def has_work(self) -> bool | None:
+        """Whether the run will apply anything (None: not known, or not planned yet)."""
+        return self.progress.has_work() if self.progress is not None else None
+
+    def _watch(self, owned: bool, version_table: str) -> "StepWatch | None":
+        """The data-loss watch of a downgrade without consent; None for any other run."""
+        if self.progress is None or self.progress.upgrade is not False:
+            return None  # upgrades measure nothing: the consent code stays unloaded
+        from dbtools.apply import consent
+
+        return consent.watch(self.connection, self.env, self.progress, owned, version_table)
 
     def _plan(self, script: Any, heads: tuple[str, ...]) -> list[Step] | None:
         """The steps of what was asked, from `heads`; None when nobody said what."""
@@ -152,7 +168,9 @@ class MigrationRun:
 
     def _explain(self, exc: BaseException, *, owned: bool) -> BaseException:
         """The one-line error for `exc`, or `exc` itself when no revision was running."""
-        if isinstance(exc, CommandError | RevisionError | consent.Refused):
+        if isinstance(exc, CommandError | RevisionError) or (
+            self.consent is not None and self.consent.refused(exc)
+        ):
             # Alembic refused before any revision ran (unknown REV, two heads), or a
             # downgrade step was refused for the data it destroys (its line says which).
             return exc

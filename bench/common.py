@@ -128,7 +128,14 @@ def timed(cmd: Sequence[str | Path], **kwargs: Any) -> float:
 # and pytest that started the bench. A `make test PYTEST_ADDOPTS=...` reaches a copy's
 # `make test` through MAKEFLAGS, overriding what the bench sets, and a suite whose
 # selection includes the bench's own test then runs the bench again, in a copy, forever.
-DROPPED = ("DATABASE_URL", "CI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PYTEST_ADDOPTS")
+# Nor PYTHONDONTWRITEBYTECODE: a shell that sets it makes every timed command compile the
+# repository's modules and every revision file from source at each start (the libraries
+# of the floors keep the bytecode pip wrote); a user's shell keeps Python's cache, written
+# by a command's first, discarded run.
+DROPPED = (
+    "DATABASE_URL", "CI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PYTEST_ADDOPTS",
+    "PYTHONDONTWRITEBYTECODE",
+)  # fmt: skip
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -177,7 +177,10 @@ ${H2} How it is measured
   afterwards); every measurement uses databases of its own on it, never the development
   server in `.pgdata` and never the repository's migrations folder.
 - Wall times are of whole commands as a pipeline runs them (new process each time) unless a
-  row says in-process.
+  row says in-process. Each command keeps Python's bytecode cache, as in a user's shell: a
+  discarded first run writes it (a shell that sets `PYTHONDONTWRITEBYTECODE`, as this
+  machine's does, would make every timed run compile the repository's modules and revision
+  files from source, while the floors' libraries keep the bytecode pip wrote).
 - Nothing here asserts a timing. `tests/test_bench.py` runs a tiny version of the harness
   to show it still works; it checks the report's structure and the databases, not speed.
 - Code: `bench/` (`stall.py` with `touched.py` and `load.py`, `chain.py`, `noop.py`, `testcost.py`, `verify.py`, `history.py`,

@@ -63,13 +63,9 @@ def _key(env: dict[str, str]) -> cache.Json | None:
 
 
 def verify_env(server: Server, database: str) -> dict[str, str]:
-    """The environment of a timed verify: `database`, templates on the same server, and
-    Python keeping the bytecode of what it imports, as in a user's shell (a session that
-    sets PYTHONDONTWRITEBYTECODE compiles every module of the repository at every start:
-    that is not what a repeated verify costs)."""
-    env = {**server.env_for(database), "VERIFY_SCRATCH_URL": url_string(server.url)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+    """The environment of a timed verify: `database`, and templates on the same server
+    (Python keeps the bytecode of what it imports, as for every child of the bench)."""
+    return {**server.env_for(database), "VERIFY_SCRATCH_URL": url_string(server.url)}
 
 
 def cached(env: dict[str, str]) -> bool:

@@ -83,14 +83,16 @@ def exists(connection: Connection) -> bool:
 def record(connection: Connection, info: Any, duration_ms: int | None) -> None:
     """Write one row for `info` (Alembic's MigrationInfo) on `connection`'s transaction."""
     script = info.up_revision
+    # One statement for every row, its values as parameters: compiled once per run.
     connection.execute(
-        migration_log.insert().values(
-            revision=info.up_revision_id,
-            direction="upgrade" if info.is_upgrade else "downgrade",
-            duration_ms=duration_ms,
-            checksum=checksum(script.path),
-            description=(script.doc or "").strip() or None,
-        )
+        migration_log.insert(),
+        {
+            "revision": info.up_revision_id,
+            "direction": "upgrade" if info.is_upgrade else "downgrade",
+            "duration_ms": duration_ms,
+            "checksum": checksum(script.path),
+            "description": (script.doc or "").strip() or None,
+        },
     )
 
 

@@ -107,6 +107,8 @@ class Progress:
 
     def __init__(self, steps: list[Step] | None) -> None:
         self.steps = steps  # None: nobody said what was asked (a caller without a Request)
+        # Each step's place in the plan, by revision id (looked up once per finished step).
+        self.places = {s.script.revision: n for n, s in enumerate(steps or [])}
         self.done = 0
         self.started = time.monotonic()
 
@@ -114,8 +116,8 @@ class Progress:
         """Alembic finished a step (its `MigrationInfo`); its duration in milliseconds."""
         if self.steps is not None:
             finished = info.up_revision_id  # the revision applied, or reverted
-            ids = [step.script.revision for step in self.steps]
-            self.done = ids.index(finished) + 1 if finished in ids else self.done + 1
+            place = self.places.get(finished)
+            self.done = place + 1 if place is not None else self.done + 1
         elapsed_ms = round((time.monotonic() - self.started) * 1000)
         self.started = time.monotonic()
         return elapsed_ms

@@ -133,12 +133,13 @@ def stale_problems(env: Env) -> list[str]:
     # Each artefact on its own, so one that cannot be rendered (two heads, no server)
     # does not hide the others; artefacts failing for the same reason share a line.
     unrenderable: dict[str, list[str]] = {}
-    for artefact in generated.artefacts(env):
-        try:
-            if artefact.is_stale():
-                lines.append(f"{artefact.path} is stale: {GENERATE_HINT}")
-        except (UserError, CommandError) as exc:
-            unrenderable.setdefault(str(exc), []).append(str(artefact.path))
+    with revision_trace.parent_states() as parents:
+        for artefact in generated.artefacts(env, parents):
+            try:
+                if artefact.is_stale():
+                    lines.append(f"{artefact.path} is stale: {GENERATE_HINT}")
+            except (UserError, CommandError) as exc:
+                unrenderable.setdefault(str(exc), []).append(str(artefact.path))
     lines += [
         f"cannot render {', '.join(paths)}: {reason}" for reason, paths in unrenderable.items()
     ]

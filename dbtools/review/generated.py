@@ -13,13 +13,14 @@ from dbtools.review import guide, revision_sql, revision_trace
 from dbtools.review.fingerprints import Fingerprints
 
 
-def artefacts(env: Env) -> list[Artefact]:
+def artefacts(env: Env, parents: revision_trace.ParentStates | None = None) -> list[Artefact]:
     """Every generated artefact. Add new ones here; `generate` and `stale` follow.
-    `env` names the server those that need PostgreSQL render on."""
+    `env` names the server those that need PostgreSQL render on; the traces of one run
+    share `parents` (the databases at each revision's parent), if given."""
     known = Fingerprints.now()
     return [
         *revision_sql.artefacts(known),
-        *revision_trace.artefacts(env, known),
+        *revision_trace.artefacts(env, known, parents),
         *guide.artefacts(),
         *consumer_artefacts.artefacts(env, lambda: snapshot_holds(known)),
     ]
@@ -38,9 +39,11 @@ def paths() -> list[Path]:
 
 def generate(env: Env) -> list[Path]:
     """Write every artefact whose text changed; return the paths written."""
-    return [artefact.path for artefact in artefacts(env) if artefact.write()]
+    with revision_trace.parent_states() as parents:
+        return [artefact.path for artefact in artefacts(env, parents) if artefact.write()]
 
 
 def stale(env: Env) -> list[Path]:
     """The artefacts whose committed text differs from what `generate` would write."""
-    return [a.path for a in artefacts(env) if a.is_stale()]
+    with revision_trace.parent_states() as parents:
+        return [a.path for a in artefacts(env, parents) if a.is_stale()]

@@ -13,11 +13,18 @@ text on any server of a supported version.
 
 Tracing needs a PostgreSQL server: the one DATABASE_URL names (scratch databases are
 created and dropped there) or else the development server.
+
+When several revisions are traced in one run (`make generate` after a change to the
+tracer re-traces every one), the database at each one's parent is a copy
+(`CREATE DATABASE ... TEMPLATE`) of one database that climbs the chain as they are traced
+in order (`ParentStates`): the run applies the chain once, not once per revision.
 """
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +35,10 @@ from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from dbtools import devserver
+from dbtools.core import search_path
 from dbtools.core.artefacts import Artefact
 from dbtools.core.chain import revisions
 from dbtools.core.errors import UserError, describe
@@ -42,6 +51,8 @@ from dbtools.review.fingerprints import Fingerprints
 from dbtools.review.revision_sql import SQL_DIR
 from dbtools.review.seed import seed
 from dbtools.review.trace import DirectionTrace, Step, traced
+from schema.session import make_engine
+from schema.testing import create_database, drop_database
 
 DIRECTIONS = ("upgrade", "downgrade")
 SUFFIX = ".trace.json"
@@ -62,13 +73,78 @@ def _config(connection: Connection, ini: Path = ALEMBIC_INI) -> Any:
     return run_config(options, ini)
 
 
-def trace_revision(script: Script, server: URL) -> Traces:
+class ParentStates:
+    """Databases at a revision's parent, for tracing several revisions in one run.
+
+    Each is a copy of one database (the ladder) that is upgraded to the parent first: as
+    revisions are traced in chain order, it climbs one revision at a time. A parent that
+    is not above where the ladder stands (revisions traced out of order) rebuilds it from
+    empty. Nothing is made until the first trace; `close()` drops the ladder.
+    """
+
+    def __init__(self) -> None:
+        self.ladder: URL | None = None  # the climbing database
+        self.server: URL | None = None  # the server it was made on, as named by the caller
+        self.at: str | None = None  # the revision it is at; None: empty
+
+    @contextmanager
+    def at_parent(self, script: Script, server: URL) -> Iterator[Connection]:
+        """A scratch database on `server` at `script`'s parent, dropped afterwards."""
+        if not isinstance(script.down_revision, str | None):  # a merge: built from empty
+            with _at_parent(script, server, ALEMBIC_INI) as connection:
+                yield connection
+            return
+        self._climb(server, script)
+        assert self.ladder is not None
+        with scratch_database(server, template=self.ladder.database) as connection:
+            yield connection
+
+    def close(self) -> None:
+        if self.ladder is not None:
+            drop_database(self.ladder)
+        self.ladder, self.server, self.at = None, None, None
+
+    def _climb(self, server: URL, script: Script) -> None:
+        parent = script.down_revision
+        if server != self.server or (self.at is not None and self.at not in _ancestors(script)):
+            self.close()
+        if self.ladder is None:
+            self.ladder, self.server = create_database(server, prefix="scratch"), server
+        if parent is not None and parent != self.at:
+            engine = make_engine(
+                self.ladder, poolclass=NullPool, connect_args=search_path.connect_args(self.ladder)
+            )
+            try:
+                with engine.connect() as connection:
+                    command.upgrade(_config(connection), str(parent))
+                    connection.commit()
+            except BaseException:
+                engine.dispose()
+                self.close()  # where it stopped is not known here: the next one rebuilds
+                raise
+            engine.dispose()  # a template must have no session left
+            self.at = parent
+
+
+def _ancestors(script: Script) -> set[str]:
+    """The revisions below `script` (its parent, the parent's parent, ...)."""
+    chain = {s.revision: s for s in revisions()}
+    found: set[str] = set()
+    down = script.down_revision
+    while isinstance(down, str) and down not in found:
+        found.add(down)
+        down = chain[down].down_revision if down in chain else None
+    return found
+
+
+def trace_revision(script: Script, server: URL, parents: ParentStates | None = None) -> Traces:
     """Both directions of `script`, traced on a scratch database on `server` (cached per
-    process for the same revision files and server)."""
+    process for the same revision files and server); with `parents`, the database at its
+    parent is copied from their ladder."""
     key = (*_chain_key(script), server.render_as_string(hide_password=True))
     if key not in _cache:
         try:
-            _cache[key] = _trace(script, server)
+            _cache[key] = _trace(script, server, parents=parents)
         except (SQLAlchemyError, CommandError) as exc:
             raise UserError(
                 f"cannot trace revision {script.revision}: {describe(exc, server)}"
@@ -85,12 +161,22 @@ def trace_in(root: Path, revision: str, server: URL) -> Traces:
     return _trace(script, server, root / "alembic.ini")
 
 
-def _trace(script: Script, server: URL, ini: Path = ALEMBIC_INI) -> Traces:
-    parent = script.down_revision
+@contextmanager
+def _at_parent(script: Script, server: URL, ini: Path) -> Iterator[Connection]:
+    """A scratch database on `server`, migrated from empty to `script`'s parent."""
     with scratch_database(server) as connection:
-        if parent:
-            command.upgrade(_config(connection, ini), str(parent))
+        if script.down_revision:
+            command.upgrade(_config(connection, ini), str(script.down_revision))
             connection.commit()
+        yield connection
+
+
+def _trace(
+    script: Script, server: URL, ini: Path = ALEMBIC_INI, parents: ParentStates | None = None
+) -> Traces:
+    parent = script.down_revision
+    at_parent = parents.at_parent if parents is not None else partial(_at_parent, ini=ini)
+    with at_parent(script, server) as connection:
         seed(connection)
         up = traced(connection, lambda: command.upgrade(_config(connection, ini), script.revision))
         if up.error is not None:
@@ -159,8 +245,8 @@ def _statement(step: Step) -> dict[str, Any]:
     }
 
 
-def render(script: Script, server: URL) -> str:
-    return dumps(as_data(script, trace_revision(script, server))) + "\n"
+def render(script: Script, server: URL, parents: ParentStates | None = None) -> str:
+    return dumps(as_data(script, trace_revision(script, server, parents))) + "\n"
 
 
 def dumps(value: Any, indent: str = "") -> str:
@@ -176,13 +262,16 @@ def dumps(value: Any, indent: str = "") -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def artefacts(env: Env, fingerprints: Fingerprints | None = None) -> list[Artefact]:
-    """Each revision's trace file, traced on the server `env` names when rendered; one
-    whose fingerprint holds (its revision and the tracer unchanged since it was written,
+def artefacts(
+    env: Env, fingerprints: Fingerprints | None = None, parents: ParentStates | None = None
+) -> list[Artefact]:
+    """Each revision's trace file, traced on the server `env` names when rendered (the
+    parents' databases from `parents`, if given); one whose fingerprint holds (its
+    revision and the tracer unchanged since it was written,
     dbtools/review/fingerprints.py) is known fresh without tracing."""
     fingerprints = fingerprints or Fingerprints.now()
     return [
-        Artefact(trace_path(script), _renderer(script, env), _fresh(fingerprints, script))
+        Artefact(trace_path(script), _renderer(script, env, parents), _fresh(fingerprints, script))
         for script in revisions()
     ]
 
@@ -196,8 +285,8 @@ def _fresh(fingerprints: Fingerprints, script: Script) -> Callable[[], bool]:
     return lambda: fingerprints.holds(trace_path(script), Path(script.path))
 
 
-def _renderer(script: Script, env: Env) -> Callable[[], str]:
-    return lambda: render(script, devserver.database_url(env))
+def _renderer(script: Script, env: Env, parents: ParentStates | None) -> Callable[[], str]:
+    return lambda: render(script, devserver.database_url(env), parents)
 
 
 def orphans() -> list[Path]:
@@ -281,3 +370,13 @@ def revision_blocks_writes(revision: str, server: URL, direction: str = "upgrade
         if script.revision == revision:
             return trace_gate.trace_blocks_writes(trace_revision(script, server)[direction])
     raise UserError(f"unknown revision {revision}")
+
+
+@contextmanager
+def parent_states() -> Iterator[ParentStates]:
+    """Parents' databases for the traces of one run; the ladder is dropped at the end."""
+    parents = ParentStates()
+    try:
+        yield parents
+    finally:
+        parents.close()

@@ -15,6 +15,7 @@ from dbtools import devserver
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review.hooks import EVERYTHING
+from tests.bytecode import compile_repository
 from tests.pg import (
     fresh_database,
     private_basetemp,
@@ -30,7 +31,10 @@ pytest_plugins = ["schema.pytest_plugin", "tests.figures", "pytester"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Temporary files in a directory of this session's own (tests/pg.py says why)."""
+    """Temporary files in a directory of this session's own (tests/pg.py says why); the
+    repository compiled once, before any worker starts (tests/bytecode.py says why)."""
+    if not hasattr(config, "workerinput"):
+        compile_repository()
     basetemp = private_basetemp(config)
     if basetemp is not None:
         config.option.basetemp = str(basetemp)

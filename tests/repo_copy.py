@@ -2,7 +2,8 @@
 
 Tests that need extra or unsafe revisions build them in a copy under `tmp_path`, never in
 the repository itself. The copy shares the repository's `.venv` (a symlink); file times
-are preserved, so `make` sees the venv as up to date and does not reinstall.
+are preserved, so `make` sees the venv as up to date and does not reinstall, and so is
+the compiled bytecode, so the copy's commands do not compile it again (tests/bytecode.py).
 """
 
 import os
@@ -42,7 +43,7 @@ def copy_repo(tmp_path: Path) -> Path:
     for name in COPIED:
         source = REPO_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, root / name)
         elif source.exists():
             shutil.copy2(source, root / name)
     (root / ".venv").symlink_to(REPO_ROOT / ".venv")

@@ -24,9 +24,7 @@ PER_REVISION_TESTS = ("tests/test_migrations.py", "tests/test_new_revisions_leav
 
 def copy_with_tests(tmp_path):
     root = copy_repo(tmp_path)
-    shutil.copytree(
-        REPO_ROOT / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(REPO_ROOT / "tests", root / "tests")
     return root
 
 

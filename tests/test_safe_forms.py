@@ -144,9 +144,7 @@ def test_make_revision_writes_the_safe_forms_and_check_passes(server_url, engine
         assert nullable == "NO"
 
     # pytest-alembic's default tests on the chain with the new revision.
-    shutil.copytree(
-        REPO_ROOT / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(REPO_ROOT / "tests", root / "tests")
     tests = [
         "test_upgrade", "test_single_head_revision", "test_up_down_consistency",
         "test_model_definitions_match_ddl", "test_downgrade_leaves_no_trace",

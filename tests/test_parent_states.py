@@ -3,9 +3,12 @@ parent is a copy of one that climbs the chain (dbtools/review/revision_trace.py)
 
 What a trace through the climbing database records is what a trace from an empty
 database records; the climbing database applied each revision once, in order; a revision
-traced out of order (below where it stands) rebuilds it, with the same result; nothing is
-left on the server afterwards.
+traced out of order (below where it stands) rebuilds it, with the same result; a new
+revision's starts as a copy of the kept database of the released chain and applies
+nothing released; nothing is left on the server afterwards.
 """
+
+import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +16,7 @@ from sqlalchemy.engine import URL
 
 import schema
 from dbtools.core.chain import revisions
-from dbtools.review import revision_trace
+from dbtools.review import released_template, revision_trace
 from dbtools.review.revision_trace import ParentStates, as_data
 
 
@@ -26,6 +29,10 @@ def through(parents: ParentStates, script, server: URL) -> dict:
 
 
 def logged_upgrades(url: URL) -> list[str]:
+    return [revision for revision, _ in logged(url)]
+
+
+def logged(url: URL) -> list[tuple[str, datetime.datetime]]:
     engine = schema.make_engine(url)
     try:
         with engine.connect() as connection:
@@ -34,11 +41,11 @@ def logged_upgrades(url: URL) -> list[str]:
                 return []  # nothing was ever applied to it
             rows = connection.execute(
                 sa.text(
-                    "SELECT revision FROM migration_audit.migration_log "
+                    "SELECT revision, applied_at FROM migration_audit.migration_log "
                     "WHERE direction = 'upgrade' ORDER BY id"
                 )
             )
-            return [row.revision for row in rows]
+            return [(row.revision, row.applied_at) for row in rows]
     finally:
         engine.dispose()
 
@@ -99,3 +106,26 @@ def test_a_climb_that_fails_leaves_no_database_behind(server_url: URL):
         through(parents, chain[1], server_url)
     assert parents.ladder is None and parents.at is None  # the next trace rebuilds it
     assert not database_exists(server_url, str(ladder.database))
+
+
+def test_a_new_revision_is_traced_on_a_copy_of_the_kept_release(
+    server_url: URL, monkeypatch: pytest.MonkeyPatch
+):
+    chain = revisions()
+    if len(chain) < 2:
+        pytest.skip("needs a released revision below the head")
+    head = chain[-1]
+    # The head as a new revision: everything below it released.
+    monkeypatch.setattr(released_template, "released_ids", lambda: {s.revision for s in chain[:-1]})
+    kept = released_template.kept_release(server_url)  # built now, if not there yet
+    assert kept is not None and kept.tip == head.down_revision
+
+    started = datetime.datetime.now(datetime.UTC)
+    with revision_trace.parent_states() as parents:
+        traced = through(parents, head, server_url)
+        assert parents.ladder is not None and parents.at == kept.tip
+        rows = logged(parents.ladder)
+    # Its log rows were written when the kept database was built: copied, none applied.
+    assert [revision for revision, _ in rows] == [s.revision for s in chain[:-1]]
+    assert all(applied < started for _, applied in rows)
+    assert traced == from_empty(head, server_url)

@@ -25,6 +25,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -106,24 +107,33 @@ def kept_name(script: ScriptDirectory, tip: str) -> str:
 def database_at_release(server_url: URL) -> Iterator[Connection]:
     """A scratch database on `server_url`'s server at the released tip (a copy of the
     kept database), or empty when nothing is kept for this chain; dropped afterwards."""
+    kept = kept_release(server_url)
+    with scratch_database(server_url, template=kept.name if kept else None) as connection:
+        yield connection
+
+
+@dataclass(frozen=True)
+class Kept:
+    name: str  # the kept database on the server
+    tip: str  # the released revision it is at
+
+
+def kept_release(server_url: URL) -> Kept | None:
+    """The kept database of the released chain on `server_url`'s server (built now if it
+    is not there yet); None when nothing is kept for this chain, or when a database of
+    its name was not built by this role as above (another role's, or one that accepts
+    connections): never trusted by its name, the whole chain is applied instead."""
     script = script_directory()
     tip = released_tip(script, released_ids())
     if tip is None:
-        with scratch_database(server_url) as connection:
-            yield connection
-        return
+        return None
     name = kept_name(script, tip)
     state = _kept_state(server_url, name)
     if state == "absent":
         _build(server_url, name, tip)
     elif state == "foreign":
-        # Not built by this role as above (another role's, or one that accepts
-        # connections): never trusted by its name. The whole chain is applied instead.
-        with scratch_database(server_url) as connection:
-            yield connection
-        return
-    with scratch_database(server_url, template=name) as connection:
-        yield connection
+        return None
+    return Kept(name, tip)
 
 
 def _build(server_url: URL, name: str, tip: str) -> None:

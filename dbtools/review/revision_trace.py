@@ -14,10 +14,12 @@ text on any server of a supported version.
 Tracing needs a PostgreSQL server: the one DATABASE_URL names (scratch databases are
 created and dropped there) or else the development server.
 
-When several revisions are traced in one run (`make generate` after a change to the
-tracer re-traces every one), the database at each one's parent is a copy
-(`CREATE DATABASE ... TEMPLATE`) of one database that climbs the chain as they are traced
-in order (`ParentStates`): the run applies the chain once, not once per revision.
+When `make generate` or `make check` traces revisions, the database at each one's parent
+is a copy (`CREATE DATABASE ... TEMPLATE`) of one database that climbs the chain as they
+are traced in order (`ParentStates`), starting from the kept database of the released
+chain where it can: a new revision's trace applies only the unreleased revisions below
+it, and re-tracing every one (after a change to the tracer) applies the chain once, not
+once per revision.
 """
 
 import hashlib
@@ -48,6 +50,7 @@ from dbtools.core.scratch import scratch_database
 from dbtools.core.settings import Env
 from dbtools.review import trace_gate
 from dbtools.review.fingerprints import Fingerprints
+from dbtools.review.released_template import kept_release
 from dbtools.review.revision_sql import SQL_DIR
 from dbtools.review.seed import seed
 from dbtools.review.trace import DirectionTrace, Step, traced
@@ -77,9 +80,12 @@ class ParentStates:
     """Databases at a revision's parent, for tracing several revisions in one run.
 
     Each is a copy of one database (the ladder) that is upgraded to the parent first: as
-    revisions are traced in chain order, it climbs one revision at a time. A parent that
-    is not above where the ladder stands (revisions traced out of order) rebuilds it from
-    empty. Nothing is made until the first trace; `close()` drops the ladder.
+    revisions are traced in chain order, it climbs one revision at a time. It starts as a
+    copy of the kept database of the released chain (dbtools/review/released_template.py)
+    when the parent is at or above the released tip, as a new revision's is, so tracing it
+    applies only the unreleased revisions below it; otherwise from empty. A parent that is
+    not above where the ladder stands (revisions traced out of order) starts it again.
+    Nothing is made until the first trace; `close()` drops the ladder.
     """
 
     def __init__(self) -> None:
@@ -109,7 +115,7 @@ class ParentStates:
         if server != self.server or (self.at is not None and self.at not in _ancestors(script)):
             self.close()
         if self.ladder is None:
-            self.ladder, self.server = create_database(server, prefix="scratch"), server
+            self._start(server, script)
         if parent is not None and parent != self.at:
             engine = make_engine(
                 self.ladder, poolclass=NullPool, connect_args=search_path.connect_args(self.ladder)
@@ -124,6 +130,15 @@ class ParentStates:
                 raise
             engine.dispose()  # a template must have no session left
             self.at = parent
+
+    def _start(self, server: URL, script: Script) -> None:
+        """The ladder: a copy of the released chain's kept database when `script`'s parent
+        is at or above its tip, else an empty database."""
+        kept = kept_release(server)
+        start = kept if kept is not None and kept.tip in _ancestors(script) else None
+        template = start.name if start else None
+        self.ladder = create_database(server, prefix="scratch", template=template)
+        self.at, self.server = (start.tip if start else None), server
 
 
 def _ancestors(script: Script) -> set[str]:

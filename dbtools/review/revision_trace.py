@@ -42,15 +42,14 @@ from sqlalchemy.pool import NullPool
 from dbtools import devserver
 from dbtools.core import search_path
 from dbtools.core.artefacts import Artefact
-from dbtools.core.chain import revisions
+from dbtools.core.chain import revisions, script_directory
 from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import ALEMBIC_INI, REPO_ROOT
 from dbtools.core.scratch import scratch_database
 from dbtools.core.settings import Env
-from dbtools.review import trace_gate
+from dbtools.review import released_template, trace_gate
 from dbtools.review.fingerprints import Fingerprints
-from dbtools.review.released_template import kept_release
 from dbtools.review.revision_sql import SQL_DIR
 from dbtools.review.seed import seed
 from dbtools.review.trace import DirectionTrace, Step, traced
@@ -134,8 +133,9 @@ class ParentStates:
     def _start(self, server: URL, script: Script) -> None:
         """The ladder: a copy of the released chain's kept database when `script`'s parent
         is at or above its tip, else an empty database."""
-        kept = kept_release(server)
-        start = kept if kept is not None and kept.tip in _ancestors(script) else None
+        # Only when it serves: a trace below the tip never builds the kept database.
+        tip = released_template.released_tip(script_directory(), released_template.released_ids())
+        start = released_template.kept_release(server) if tip in _ancestors(script) else None
         template = start.name if start else None
         self.ladder = create_database(server, prefix="scratch", template=template)
         self.at, self.server = (start.tip if start else None), server

@@ -7,12 +7,19 @@ revision file, from source: the cost then grows with the chain and with every co
 
 So the controller compiles the repository once at the start of a session, into the usual
 `__pycache__` folders, as *checked-hash* bytecode: Python uses it only while the source
-still hashes the same, so a test that edits a file (in a copy, within the same second,
-keeping its size) never runs stale code, which timestamp-checked bytecode could. Copies
-of the repository (`tests/repo_copy.py`) keep those folders.
+still hashes the same. Copies of the repository (`tests/repo_copy.py`) keep those folders.
+
+And the suite itself never writes bytecode (PYTHONDONTWRITEBYTECODE for every process it
+starts, whatever the shell said): Python writes *timestamp-checked* bytecode on import,
+valid while the file's modification time (in whole seconds) and size are unchanged, so a
+test that writes a revision file, loads it, and edits it within the same second keeping
+its length would load the old code (`test_cost_follows_change` does exactly that, and
+failed so in a shell without the variable).
 """
 
 import compileall
+import os
+import sys
 from pathlib import Path
 from py_compile import PycInvalidationMode
 
@@ -29,3 +36,9 @@ def compile_repository(root: Path = REPO_ROOT) -> None:
             compileall.compile_dir(
                 root / name, quiet=2, invalidation_mode=PycInvalidationMode.CHECKED_HASH
             )
+
+
+def never_write_bytecode() -> None:
+    """This process and every process it starts read bytecode, never write it."""
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    sys.dont_write_bytecode = True

@@ -15,7 +15,7 @@ from dbtools import devserver
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
 from dbtools.review.hooks import EVERYTHING
-from tests.bytecode import compile_repository
+from tests.bytecode import compile_repository, never_write_bytecode
 from tests.pg import (
     fresh_database,
     private_basetemp,
@@ -32,7 +32,9 @@ pytest_plugins = ["schema.pytest_plugin", "tests.figures", "pytester"]
 
 def pytest_configure(config: pytest.Config) -> None:
     """Temporary files in a directory of this session's own (tests/pg.py says why); the
-    repository compiled once, before any worker starts (tests/bytecode.py says why)."""
+    repository compiled once, before any worker starts, and no bytecode written by the
+    suite (tests/bytecode.py says why)."""
+    never_write_bytecode()
     if not hasattr(config, "workerinput"):
         compile_repository()
     basetemp = private_basetemp(config)

@@ -42,7 +42,7 @@ from sqlalchemy.pool import NullPool
 from dbtools import devserver
 from dbtools.core import search_path
 from dbtools.core.artefacts import Artefact
-from dbtools.core.chain import revisions, script_directory
+from dbtools.core.chain import by_id, revisions, script_directory
 from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import ALEMBIC_INI, REPO_ROOT
@@ -143,7 +143,7 @@ class ParentStates:
 
 def _ancestors(script: Script) -> set[str]:
     """The revisions below `script` (its parent, the parent's parent, ...)."""
-    chain = {s.revision: s for s in revisions()}
+    chain = by_id()
     found: set[str] = set()
     down = script.down_revision
     while isinstance(down, str) and down not in found:

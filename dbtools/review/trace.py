@@ -149,12 +149,12 @@ class _Raw:
     waivers: list[Waiver]
 
 
-def relations(dbapi_connection: Any) -> dict[int, Relation]:
-    """The relations the session sees (its own uncommitted catalog included)."""
+def relations(dbapi_connection: Any, version_table: str) -> dict[int, Relation]:
+    """The relations the session sees (its own uncommitted catalog included); the table
+    named `version_table` and the log's schema are bookkeeping."""
     with dbapi_connection.cursor() as cursor:
         cursor.execute(_RELATIONS)
         rows = cursor.fetchall()
-    version_table = bookkeeping().version_table
     return {
         oid: Relation(
             oid,
@@ -236,9 +236,12 @@ class _Probe:
 class _Recorder:
     """The connection events that record each statement."""
 
-    def __init__(self, connection: Connection, open_session: Callable[[], Any]) -> None:
+    def __init__(
+        self, connection: Connection, open_session: Callable[[], Any], version_table: str
+    ) -> None:
         self.connection = connection
         self.open_session = open_session
+        self.version_table = version_table
         self.observer = open_session()
         self.observer.autocommit = True
         self.pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
@@ -254,7 +257,7 @@ class _Recorder:
 
     def before(self, _conn: Any, cursor: Any, _statement: str, *_args: Any) -> None:
         dbapi = cursor.connection
-        self._before = relations(dbapi)
+        self._before = relations(dbapi, self.version_table)
         if dbapi.autocommit:
             tables = {
                 r.oid: r.name for r in self._before.values() if r.is_table and not r.bookkeeping
@@ -287,7 +290,7 @@ class _Recorder:
                 in_transaction,
                 locks,
                 self._before,
-                relations(dbapi),
+                relations(dbapi, self.version_table),
                 self.pending_waivers,
             )
         )
@@ -340,9 +343,11 @@ def traced(connection: Connection, run: Callable[[], None]) -> DirectionTrace:
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         return engine.dialect.connect(*args, **kwargs)
 
-    start = relations(connection.connection.driver_connection)
+    # Read once: every statement's snapshot marks the bookkeeping by it.
+    version_table = bookkeeping().version_table
+    start = relations(connection.connection.driver_connection, version_table)
     connection.commit()
-    recorder = _Recorder(connection, open_session)
+    recorder = _Recorder(connection, open_session, version_table)
     event.listen(connection, "before_cursor_execute", recorder.before)
     event.listen(connection, "after_cursor_execute", recorder.after)
     error = None
@@ -356,7 +361,7 @@ def traced(connection: Connection, run: Callable[[], None]) -> DirectionTrace:
         event.remove(connection, "before_cursor_execute", recorder.before)
         event.remove(connection, "after_cursor_execute", recorder.after)
         recorder.close()
-    end = relations(connection.connection.driver_connection)
+    end = relations(connection.connection.driver_connection, version_table)
     connection.commit()
     return DirectionTrace(
         tuple(_steps(recorder.raw)),

@@ -14,9 +14,11 @@ import schema
 from dbtools import devserver
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT
+from dbtools.review import released_template
 from dbtools.review.hooks import EVERYTHING
 from tests.bytecode import compile_repository, never_write_bytecode
 from tests.pg import (
+    copied_database,
     fresh_database,
     private_basetemp,
     require_passwords,
@@ -95,9 +97,32 @@ def rendering_server(server_url: URL, monkeypatch: pytest.MonkeyPatch) -> URL:
 
 
 @pytest.fixture
-def database_url(server_url: URL) -> Iterator[URL]:
+def empty_database_url(server_url: URL) -> Iterator[URL]:
     """A new, empty database for this test alone, dropped afterwards."""
     with fresh_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(empty_database_url: URL) -> URL:
+    """This test's database: empty, unless its module starts it at the released tip
+    (`database_at_release`)."""
+    return empty_database_url
+
+
+@pytest.fixture
+def database_at_release(server_url: URL) -> Iterator[URL]:
+    """A new database at the released tip, for a test whose setup needs the chain applied
+    but whose subject is not that apply: a copy of the kept database of the released
+    chain (dbtools/review/released_template.py, built once per server by applying it),
+    so the setup costs the same however long the history is. Empty when nothing is
+    released yet; the test's own upgrade then applies the chain. Dropped afterwards."""
+    kept = released_template.kept_release(server_url)
+    if kept is None:
+        with fresh_database(server_url) as url:
+            yield url
+        return
+    with copied_database(server_url, kept.name) as url:
         yield url
 
 

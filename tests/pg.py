@@ -8,8 +8,8 @@ existing server instead, on which it creates and drops databases.
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import schema
 from dbtools import devserver
 from dbtools.core.catalog import Catalog, describe
 from dbtools.core.paths import REPO_ROOT
-from schema.testing import create_database, empty_database
+from schema.testing import create_database, drop_database, empty_database
 from tests.harness import clean_env, cli
 
 
@@ -80,6 +80,16 @@ def admin_engine(server_url: URL) -> Engine:
 def fresh_database(server_url: URL) -> AbstractContextManager[URL]:
     """A new, empty database for the block, dropped afterwards."""
     return empty_database(server_url, prefix="t")
+
+
+@contextmanager
+def copied_database(server_url: URL, template: str) -> Iterator[URL]:
+    """A new database copied from `template` for the block, dropped afterwards."""
+    url = create_database(server_url, prefix="t", template=template)
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 def url_string(url: URL) -> str:

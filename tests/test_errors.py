@@ -20,6 +20,12 @@ from tests.runs import SECRET, cli_env, error_line, run, state, with_secret
 PW = "s3cr%25t%20p%40ss"  # SECRET, percent-encoded as a user writes it in a URL
 
 
+@pytest.fixture
+def database_url(database_at_release):
+    """Every case starts at the released tip: its subject is the error, not the apply."""
+    return database_at_release
+
+
 def on_test_server(**parts):
     """A DATABASE_URL on the test server with `parts` changed (and a password)."""
     return lambda db: url_string(with_secret(db.set(**parts)))

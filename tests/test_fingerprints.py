@@ -209,7 +209,7 @@ from dbtools.consume import snapshot
 from dbtools.review import generated
 dumps = []
 real = snapshot.dump_at_head
-snapshot.dump_at_head = lambda url: dumps.append(1) or real(url)
+snapshot.dump_at_head = lambda *args: dumps.append(1) or real(*args)
 stale = [str(p) for p in generated.stale({"DATABASE_URL": sys.argv[1]})]
 print(json.dumps({"stale": stale, "dumps": len(dumps)}))
 """

@@ -12,9 +12,12 @@ created and dropped there) or else the development server.
 
 import re
 import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from alembic import command
 from alembic.util import CommandError
+from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,15 +46,20 @@ _DROPPED = re.compile(
 _cache: dict[tuple[str, ...], str] = {}
 
 
-def render(env: Env) -> str:
-    """The snapshot's text, dumped on the server `env` names; computed once per process
-    for a given chain and server."""
+# Where the dump's database starts, on a server: a connection to a new database, dropped
+# when the block ends (empty by default; the review hands in a copy of the released chain's).
+Start = Callable[[URL], AbstractContextManager[Connection]]
+
+
+def render(env: Env, start: Start = scratch_database) -> str:
+    """The snapshot's text, dumped on the server `env` names from a database `start` makes;
+    computed once per process for a given chain and server."""
     chain = tuple(rev for rev, _ in revision_chain())
     server = devserver.database_url(env)
     key = (*chain, server.render_as_string(hide_password=True))
     if key not in _cache:
         try:
-            _cache[key] = normalise(dump_at_head(server), head=chain[-1])
+            _cache[key] = normalise(dump_at_head(server, start), head=chain[-1])
         except (SQLAlchemyError, CommandError) as exc:
             message = (
                 f"cannot build the database schema.sql is dumped from: {describe(exc, server)}"
@@ -60,9 +68,10 @@ def render(env: Env) -> str:
     return _cache[key]
 
 
-def dump_at_head(server_url: URL) -> str:
-    """pg_dump --schema-only of a scratch database migrated to head on `server_url`."""
-    with scratch_database(server_url) as connection:
+def dump_at_head(server_url: URL, start: Start = scratch_database) -> str:
+    """pg_dump --schema-only of a scratch database on `server_url`, made by `start` (empty
+    by default) and migrated to head."""
+    with start(server_url) as connection:
         # Generating is quiet, and depends on the repository alone.
         cfg = run_config(RunOptions(env={}, connection=connection, configure_logging=False))
         command.upgrade(cfg, "head")

@@ -1,7 +1,9 @@
 """Every generated, committed artefact: what `make generate` writes and `make check` verifies.
 
 Renders that need PostgreSQL (schema.sql) build a scratch database of their own and drop
-it; they never read the user's data.
+it; they never read the user's data. schema.sql's starts as a copy of the kept database
+of the released chain (dbtools/review/released_template.py), so only the revisions above
+the release are applied to dump it.
 """
 
 from pathlib import Path
@@ -11,6 +13,7 @@ from dbtools.core.artefacts import Artefact
 from dbtools.core.settings import Env
 from dbtools.review import guide, revision_sql, revision_trace
 from dbtools.review.fingerprints import Fingerprints
+from dbtools.review.released_template import database_at_release
 
 
 def artefacts(env: Env, parents: revision_trace.ParentStates | None = None) -> list[Artefact]:
@@ -22,7 +25,7 @@ def artefacts(env: Env, parents: revision_trace.ParentStates | None = None) -> l
         *revision_sql.artefacts(known),
         *revision_trace.artefacts(env, known, parents),
         *guide.artefacts(),
-        *consumer_artefacts.artefacts(env, lambda: snapshot_holds(known)),
+        *consumer_artefacts.artefacts(env, lambda: snapshot_holds(known), database_at_release),
     ]
 
 

@@ -18,9 +18,9 @@ from dbtools.core import settings
 from dbtools.core.errors import UserError, describe
 from dbtools.core.options import RunOptions, run_config
 from dbtools.core.paths import REPO_ROOT, VERSIONS
-from dbtools.core.scratch import scratch_database
 from dbtools.review.check import Generated, generate_artefacts
 from dbtools.review.hooks import WRITING
+from dbtools.review.released_template import database_at_release
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ def write_revision(env: settings.Env, message: str, *, empty: bool = False) -> W
         if empty:
             script = command.revision(run_config(RunOptions(env=env)), message=text)
         else:
-            with scratch_database(devserver.database_url(env)) as connection:
+            # The released chain as kept (applied once per server), the rest applied now.
+            with database_at_release(devserver.database_url(env)) as connection:
                 options = RunOptions(env=env, connection=connection)
                 command.upgrade(run_config(options), "head")
                 writing = replace(options, autogenerate_revision=True, hooks=WRITING)

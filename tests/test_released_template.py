@@ -1,20 +1,22 @@
-"""The drift check's database at the released tip: built once per server by applying the
-released revisions, kept refusing connections, copied by every later check, and never
-used for another chain or renderer."""
+"""The database at the released tip that drift, schema.sql's dump and `make revision`
+start from: built once per server by applying the released revisions, kept refusing
+connections, copied by every later check, and never used for another chain or renderer."""
 
 import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 import schema
+from dbtools.consume import snapshot
 from dbtools.core import chain
 from dbtools.core.bookkeeping import QUALIFIED_LOG, bookkeeping
-from dbtools.review import released_template
+from dbtools.review import generated, released_template
 from dbtools.review.released_template import (
     PREFIX,
     database_at_release,
@@ -162,3 +164,33 @@ def test_a_database_of_that_name_another_role_made_is_never_trusted(server_url, 
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             conn.execute(text("DROP ROLE IF EXISTS kept_squatter"))
         admin.dispose()
+
+
+def test_schema_sql_is_dumped_from_a_copy_of_the_kept_release(server_url, monkeypatch):
+    """The dump behind schema.sql applies only the revisions above the released tip: it
+    starts from the kept database, whose log rows it copied."""
+    if released_tip(chain.script_directory(), released_ids()) is None:
+        pytest.skip("no revision is released in this checkout")
+    released_template.kept_release(server_url)  # built by applying the chain, if not yet
+    seen: list[str] = []
+    with database_at_release(server_url) as connection:
+        logged = connection.execute(text(f"SELECT count(*) FROM {QUALIFIED_LOG}")).scalar()
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", record)
+    try:
+        monkeypatch.setattr(snapshot, "_cache", {})  # rendered now, by this test
+        env = {"DATABASE_URL": server_url.render_as_string(hide_password=False)}
+        artefact = next(a for a in generated.artefacts(env) if a.path == Path(snapshot.PATH))
+        rendered = artefact.render()
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", record)
+    assert logged == len(released_ids())  # the copy holds the released chain's rows
+    applied = [
+        s for s in seen if s.lstrip().upper().startswith("INSERT INTO " + QUALIFIED_LOG.upper())
+    ]
+    assert len(applied) == len(chain.revisions()) - len(released_ids())
+    head = chain.revisions()[-1].revision
+    assert rendered == snapshot.normalise(snapshot.dump_at_head(server_url), head=head)

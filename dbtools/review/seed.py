@@ -5,8 +5,10 @@ Tables are filled in the order their foreign keys need. Each row is tried first 
 value for every column a default does not fill, chosen by the column's type (a number,
 a text, a date, an enum's first label, the first row of the table a foreign key names),
 then, if the table refuses it (a CHECK, a unique constraint, a type this does not know),
-with the table's defaults alone; a row the table refuses both ways is left out. Every
-attempt runs in a savepoint, so one refusal spoils nothing. The values depend only on
+with the table's defaults alone; a row the table refuses both ways is left out. A
+table's rows with values go in as one statement first; only when the table refuses that
+is each row tried on its own as above. Every attempt runs in a savepoint, so one refusal
+spoils nothing. The values depend only on
 the schema, so the rows, and what a trace reads from them, are the same on every run.
 """
 
@@ -46,7 +48,7 @@ WHERE contype = 'f' AND conrelid <> confrelid
 """
 
 _COLUMNS = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, t.typname,
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, t.typname,
        NOT a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
        (SELECT format('%s.%I', f.confrelid::regclass, r.attname)
         FROM pg_constraint f JOIN pg_attribute r
@@ -54,8 +56,8 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, t.typname
         WHERE f.conrelid = a.attrelid AND f.contype = 'f'
           AND f.conkey = ARRAY[a.attnum] LIMIT 1)
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum
+WHERE a.attrelid = ANY(CAST(:oids AS oid[])) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
 """
 
 
@@ -66,14 +68,34 @@ def seed(connection: Connection, only_empty: bool = False) -> dict[str, int]:
     tables = dict(connection.execute(text(_TABLES), params).all())
     depends = connection.execute(text(_DEPENDS)).all()
     added = {}
+    columns = _columns(connection, list(tables))
     for oid in in_dependency_order(list(tables), depends):
         name = tables[oid]
         if only_empty and connection.execute(text(f"SELECT EXISTS (TABLE {name})")).scalar():
             continue
-        columns = [Column(*row) for row in connection.execute(text(_COLUMNS), {"oid": oid})]
-        added[name] = sum(insert_row(connection, name, columns, n) for n in range(1, ROWS + 1))
+        added[name] = insert_rows(connection, name, columns.get(oid, []))
     connection.commit()
     return added
+
+
+def _columns(connection: Connection, oids: list[int]) -> dict[int, list[Column]]:
+    """Each table's columns, in their order, read in one query."""
+    found: dict[int, list[Column]] = {}
+    for oid, *row in connection.execute(text(_COLUMNS), {"oids": oids}):
+        found.setdefault(oid, []).append(Column(*row))
+    return found
+
+
+def insert_rows(connection: Connection, table: str, columns: list[Column]) -> int:
+    """ROWS rows with values in one statement, else each row on its own; how many went in."""
+    rows = [{c.name: value_for(c, n) for c in columns if not c.filled} for n in range(1, ROWS + 1)]
+    names = [k for k, v in rows[0].items() if v is not None]  # the same columns in every row
+    if names:
+        values = ", ".join("(" + ", ".join(row[k] for k in names) + ")" for row in rows)
+        sql = f"INSERT INTO {table} ({', '.join(_quote(k) for k in names)}) VALUES {values}"
+        if _attempt(connection, sql):
+            return ROWS
+    return sum(insert_row(connection, table, columns, n) for n in range(1, ROWS + 1))
 
 
 def in_dependency_order(tables: list[int], depends: list[tuple[int, int]]) -> list[int]:
@@ -105,15 +127,21 @@ def insert_row(connection: Connection, table: str, columns: list[Column], n: int
             sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(values.values())})"
         else:
             sql = f"INSERT INTO {table} DEFAULT VALUES"
-        savepoint = connection.begin_nested()
-        try:
-            connection.exec_driver_sql(sql)
-        except DBAPIError:
-            savepoint.rollback()
-            continue
-        savepoint.commit()
-        return True
+        if _attempt(connection, sql):
+            return True
     return False
+
+
+def _attempt(connection: Connection, sql: str) -> bool:
+    """Run `sql` in a savepoint; whether the table took it (a refusal is rolled back)."""
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql(sql)
+    except DBAPIError:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 def value_for(column: Column, n: int) -> str | None:

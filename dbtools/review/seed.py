@@ -8,8 +8,8 @@ then, if the table refuses it (a CHECK, a unique constraint, a type this does no
 with the table's defaults alone; a row the table refuses both ways is left out. A
 table's rows with values go in as one statement first; only when the table refuses that
 is each row tried on its own as above. Every attempt runs in a savepoint, so one refusal
-spoils nothing. The values depend only on
-the schema, so the rows, and what a trace reads from them, are the same on every run.
+spoils nothing. The values depend only on the schema, so the rows, and what a trace
+reads from them, are the same on every run.
 """
 
 from dataclasses import dataclass

@@ -18,7 +18,6 @@ from dbtools.review import released_template
 from dbtools.review.hooks import EVERYTHING
 from tests.bytecode import compile_repository, never_write_bytecode
 from tests.pg import (
-    copied_database,
     fresh_database,
     private_basetemp,
     require_passwords,
@@ -118,11 +117,7 @@ def database_at_release(server_url: URL) -> Iterator[URL]:
     so the setup costs the same however long the history is. Empty when nothing is
     released yet; the test's own upgrade then applies the chain. Dropped afterwards."""
     kept = released_template.kept_release(server_url)
-    if kept is None:
-        with fresh_database(server_url) as url:
-            yield url
-        return
-    with copied_database(server_url, kept.name) as url:
+    with fresh_database(server_url, template=kept.name if kept else None) as url:
         yield url
 
 

@@ -9,7 +9,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import schema
 from dbtools import devserver
 from dbtools.core.catalog import Catalog, describe
 from dbtools.core.paths import REPO_ROOT
-from schema.testing import create_database, drop_database, empty_database
+from schema.testing import create_database, drop_database
 from tests.harness import clean_env, cli
 
 
@@ -77,14 +77,9 @@ def admin_engine(server_url: URL) -> Engine:
     return schema.make_engine(server_url, isolation_level="AUTOCOMMIT")
 
 
-def fresh_database(server_url: URL) -> AbstractContextManager[URL]:
-    """A new, empty database for the block, dropped afterwards."""
-    return empty_database(server_url, prefix="t")
-
-
 @contextmanager
-def copied_database(server_url: URL, template: str) -> Iterator[URL]:
-    """A new database copied from `template` for the block, dropped afterwards."""
+def fresh_database(server_url: URL, template: str | None = None) -> Iterator[URL]:
+    """A new database for the block (empty, or a copy of `template`), dropped afterwards."""
     url = create_database(server_url, prefix="t", template=template)
     try:
         yield url

@@ -3,9 +3,9 @@
 Every case migrates a database of its own with the real chain (from a copy of the kept
 database of the released chain, which applied it once; from empty where the case is
 about revisions below it), changes it by hand the way incidents do, and runs
-`python -m dbtools verify` as a user would. Tables, columns,
-indexes and constraints are picked from the models (`schema.metadata`), revisions from
-the chain, so the cases follow the schema as it grows.
+`python -m dbtools verify` as a user would. Tables, columns, indexes and constraints are
+picked from the models (`schema.metadata`), revisions from the chain, so the cases follow
+the schema as it grows.
 """
 
 import json

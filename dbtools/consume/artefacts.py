@@ -6,16 +6,13 @@ from pathlib import Path
 
 from dbtools.consume import revision_module, schema_docs, snapshot
 from dbtools.core.artefacts import Artefact
-from dbtools.core.scratch import scratch_database
 from dbtools.core.settings import Env
 
 SNAPSHOT = Path(snapshot.PATH)
 
 
 def artefacts(
-    env: Env,
-    snapshot_fresh: Callable[[], bool] | None = None,
-    start: snapshot.Start = scratch_database,
+    env: Env, snapshot_fresh: Callable[[], bool], start: snapshot.Start
 ) -> list[Artefact]:
     """`env` names the server schema.sql is dumped on (DATABASE_URL's, else the embedded),
     from a database `start` makes there; `snapshot_fresh` proves without dumping that the

@@ -193,42 +193,40 @@ def observed(server: Server, scenario: Scenario, at_before: str) -> Scenario:
     return replace(scenario, tables=tuple(tables) or (STAND_IN,))
 
 
-def with_tables(server: Server, found: list[Scenario]) -> list[Scenario]:
-    """Each scenario with the tables it touches; one database per starting revision to
-    clone the probes from, dropped afterwards."""
-    bases: dict[tuple[Path, str | None], str] = {}
+Start = tuple[Path, str | None]  # the repository (or copy) and the revision a load starts at
+
+
+def starting_databases(server: Server, found: list[Scenario]) -> dict[Start, str]:
+    """One database per starting revision the scenarios need, migrated there once: the
+    probes, the loaded templates and the traces are copies of it (the caller drops it)."""
+    bases: dict[Start, str] = {}
     try:
         for scenario in found:
             key = (scenario.root, scenario.before)
             if key not in bases:
-                bases[key] = database_at(server, *key, f"stall_probe_base_{len(bases)}")
-        return [observed(server, s, bases[(s.root, s.before)]) for s in found]
-    finally:
+                bases[key] = database_at(server, *key, f"stall_base_{len(bases)}")
+    except BaseException:
         for name in bases.values():
             server.drop(name)
+        raise
+    return bases
 
 
-def build_template(server: Server, scenario: Scenario, rows: int, index: int) -> str:
-    """A database at the scenario's starting revision, each load table filled and analysed.
+def build_template(server: Server, scenario: Scenario, base: str, rows: int, index: int) -> str:
+    """A copy of `base` (the database at the scenario's starting revision) with each load
+    table filled and analysed.
 
     Raises `Unloadable` (the template dropped) when a table cannot be filled."""
-    name = server.create(f"stall_tpl_{index}")
-    engine = schema.make_engine(server.url_for(name))
+    name = server.create(f"stall_tpl_{index}", template=base)
     try:
-        with engine.connect() as connection:
-            if scenario.before:
-                upgrade(scenario.root, connection, scenario.before)
-                connection.commit()
         if scenario.tables == (STAND_IN,):
             server.execute(_STAND_IN_DDL, name)
         fill(server, name, scenario.tables, rows)
         for table in scenario.tables:
             server.execute(f"VACUUM ANALYZE {table}", name)
     except BaseException:
-        engine.dispose()
         server.drop(name)
         raise
-    engine.dispose()
     return name
 
 
@@ -441,11 +439,12 @@ def summarise(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def trace_verdict(server: Server, scenario: Scenario) -> bool | None:
-    """Whether the revision's observed lock trace (dbtools/review/trace.py) says its
-    upgrade blocks writes to a table in use; None when it cannot be traced."""
+def trace_verdict(server: Server, scenario: Scenario, base: str) -> bool | None:
+    """Whether the revision's observed lock trace (dbtools/review/trace.py, traced on a
+    copy of `base`, the database at its parent) says its upgrade blocks writes to a table
+    in use; None when it cannot be traced."""
     try:
-        traces = trace_in(scenario.root, scenario.target, server.url)
+        traces = trace_in(scenario.root, scenario.target, server.url, parent_copy=base)
     except UserError:
         return None
     return trace_gate.trace_blocks_writes(traces["upgrade"])
@@ -455,13 +454,18 @@ def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]
     copy = repo_copy(workdir / "variants")
     templates: dict[tuple[str | None, tuple[str, ...]], str] = {}
     results, not_measured = [], []
+    measured = scenarios(copy, settings.stall_every_revision)
+    bases = starting_databases(server, measured)
     try:
-        measured = scenarios(copy, settings.stall_every_revision)
-        for scenario in with_tables(server, measured):
+        for found in measured:
+            base = bases[(found.root, found.before)]
+            scenario = observed(server, found, base)
             key = (scenario.before, scenario.tables)
             if key not in templates:
                 try:
-                    templates[key] = build_template(server, scenario, settings.rows, len(templates))
+                    templates[key] = build_template(
+                        server, scenario, base, settings.rows, len(templates)
+                    )
                 except Unloadable as exc:
                     not_measured.append({"name": scenario.name, "reason": str(exc)})
                     continue
@@ -478,10 +482,10 @@ def measure(server: Server, settings: Settings, workdir: Path) -> dict[str, Any]
                     )
                 )
             summary = summarise(scenario, runs)
-            summary["trace_blocks_writes"] = trace_verdict(server, scenario)
+            summary["trace_blocks_writes"] = trace_verdict(server, scenario, base)
             results.append(summary)
     finally:
-        for name in templates.values():
+        for name in [*templates.values(), *bases.values()]:
             server.drop(name)
     return {
         "rows": settings.rows,

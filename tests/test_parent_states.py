@@ -25,7 +25,7 @@ def from_empty(script, server: URL) -> dict:
 
 
 def through(parents: ParentStates, script, server: URL) -> dict:
-    return as_data(script, revision_trace._trace(script, server, parents=parents))
+    return as_data(script, revision_trace._trace(script, server, at_parent=parents.at_parent))
 
 
 def logged_upgrades(url: URL) -> list[str]:

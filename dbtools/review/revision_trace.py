@@ -25,7 +25,7 @@ once per revision.
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,8 @@ def trace_revision(script: Script, server: URL, parents: ParentStates | None = N
     key = (*_chain_key(script), server.render_as_string(hide_password=True))
     if key not in _cache:
         try:
-            _cache[key] = _trace(script, server, parents=parents)
+            at_parent = parents.at_parent if parents is not None else None
+            _cache[key] = _trace(script, server, at_parent=at_parent)
         except (SQLAlchemyError, CommandError) as exc:
             raise UserError(
                 f"cannot trace revision {script.revision}: {describe(exc, server)}"
@@ -167,13 +168,21 @@ def trace_revision(script: Script, server: URL, parents: ParentStates | None = N
     return _cache[key]
 
 
-def trace_in(root: Path, revision: str, server: URL) -> Traces:
+def trace_in(root: Path, revision: str, server: URL, parent_copy: str | None = None) -> Traces:
     """Both directions of `revision` of the repository (or copy) at `root`, traced now:
-    what the stall benchmark compares its measurements with."""
+    what the stall benchmark compares its measurements with. With `parent_copy` (a
+    database on `server` at the revision's parent, no session on it), the trace starts
+    from a copy of it rather than applying the chain from empty."""
     script = ScriptDirectory.from_config(Config(str(root / "alembic.ini"))).get_revision(revision)
     if script is None:
         raise UserError(f"unknown revision {revision}")
-    return _trace(script, server, root / "alembic.ini")
+    if parent_copy is None:
+        return _trace(script, server, root / "alembic.ini")
+    copied = partial(_copy_of, template=parent_copy)
+    return _trace(script, server, root / "alembic.ini", at_parent=copied)
+
+
+AtParent = Callable[[Script, URL], AbstractContextManager[Connection]]
 
 
 @contextmanager
@@ -186,11 +195,20 @@ def _at_parent(script: Script, server: URL, ini: Path) -> Iterator[Connection]:
         yield connection
 
 
+@contextmanager
+def _copy_of(_script: Script, server: URL, template: str) -> Iterator[Connection]:
+    """A scratch database on `server`, a copy of `template` (already at the parent)."""
+    with scratch_database(server, template=template) as connection:
+        yield connection
+
+
 def _trace(
-    script: Script, server: URL, ini: Path = ALEMBIC_INI, parents: ParentStates | None = None
+    script: Script, server: URL, ini: Path = ALEMBIC_INI, at_parent: AtParent | None = None
 ) -> Traces:
+    """Both directions of `script`, on the database `at_parent` makes (by default, one
+    migrated from empty to the parent)."""
     parent = script.down_revision
-    at_parent = parents.at_parent if parents is not None else partial(_at_parent, ini=ini)
+    at_parent = at_parent or partial(_at_parent, ini=ini)
     with at_parent(script, server) as connection:
         seed(connection)
         up = traced(connection, lambda: command.upgrade(_config(connection, ini), script.revision))

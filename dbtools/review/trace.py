@@ -34,9 +34,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pglast
+import psycopg2.extensions
 from pglast import ast
 from pglast.visitors import Visitor
 from sqlalchemy import Connection, event
@@ -70,8 +71,7 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LI
 _LOCKS = "SELECT locktype, relation, mode, granted, virtualtransaction FROM pg_locks WHERE pid = %s"
 
 
-@dataclass(frozen=True)
-class Relation:
+class Relation(NamedTuple):  # a tuple: a snapshot makes one per relation, per statement
     oid: int
     filenode: int
     name: str
@@ -250,6 +250,7 @@ class _Recorder:
         self.raw: list[_Raw] = []
         self.pending_waivers: list[Waiver] = []
         self._before: dict[int, Relation] = {}
+        self._last_after: dict[int, Relation] | None = None  # in the open transaction
         self._probe: _Probe | None = None
         self._held: set[tuple[int, str]] = set()
         self._vxid: str | None = None
@@ -257,7 +258,7 @@ class _Recorder:
 
     def before(self, _conn: Any, cursor: Any, _statement: str, *_args: Any) -> None:
         dbapi = cursor.connection
-        self._before = relations(dbapi, self.version_table)
+        self._before = self._still_seen(dbapi) or relations(dbapi, self.version_table)
         if dbapi.autocommit:
             tables = {
                 r.oid: r.name for r in self._before.values() if r.is_table and not r.bookkeeping
@@ -283,6 +284,8 @@ class _Recorder:
             now = {(rel, mode) for kind, rel, mode, _granted, _v in rows if kind == "relation"}
             locks, self._held = now - self._held, self._held | now
             in_transaction = True
+        after = relations(dbapi, self.version_table)
+        self._last_after = after if in_transaction else None
         self.raw.append(
             _Raw(
                 statement,
@@ -290,11 +293,20 @@ class _Recorder:
                 in_transaction,
                 locks,
                 self._before,
-                relations(dbapi, self.version_table),
+                after,
                 self.pending_waivers,
             )
         )
         self.pending_waivers = []
+
+    def _still_seen(self, dbapi: Any) -> dict[int, Relation] | None:
+        """The snapshot after the previous statement, when it still holds: taken in the
+        transaction that is still open (the session has been idle in it since; a commit
+        or a rollback ends it, a statement outside a transaction is not in one). The
+        scan counts of the transaction are then the same too: they are reset only when
+        it ends."""
+        idle_in_it = dbapi.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+        return self._last_after if idle_in_it and not dbapi.autocommit else None
 
     def stop_probe(self) -> None:
         if self._probe is not None:

@@ -21,6 +21,7 @@ from tests.pg import (
     fresh_database,
     private_basetemp,
     require_passwords,
+    server_data_parent,
     start_test_server,
     url_string,
 )
@@ -48,7 +49,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
     """The URL of the test server's `postgres` database."""
-    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    parent = server_data_parent(fallback=tmp_path_factory.mktemp("pg"))
+    # At exit, after the package has stopped the server (atexit runs last-in first).
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    data_dir = parent / "data"
     url = start_test_server(data_dir)
     if data_dir.exists():  # our own embedded server, not TEST_DATABASE_URL's
         require_passwords(url, data_dir)

@@ -12,12 +12,20 @@ checkpoint, create and drop a database. (Not run as root, the chmod is harmless 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from tests.harness import clean_env
-from tests.pg import NON_DURABLE, admin_engine
+from tests.pg import (
+    NON_DURABLE,
+    RAM_DISK,
+    RAM_DISK_ROOM,
+    admin_engine,
+    ram_disk_has_room,
+    server_data_parent,
+)
 
 
 def test_another_session_starting_leaves_this_sessions_server_running(server_url, tmp_path):
@@ -55,3 +63,32 @@ def test_the_suite_s_own_server_does_not_wait_for_the_disk(server_url):
     finally:
         engine.dispose()
     assert shown == NON_DURABLE
+
+
+def test_the_suite_s_own_server_keeps_its_data_in_memory_when_the_machine_has_room(server_url):
+    if os.environ.get("TEST_DATABASE_URL", "").strip():
+        pytest.skip(
+            "TEST_DATABASE_URL: a server the suite did not start keeps its data where it is"
+        )
+    if not ram_disk_has_room():
+        pytest.skip(f"{RAM_DISK} is missing or has less than {RAM_DISK_ROOM} bytes free")
+    engine = admin_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            data_directory = Path(conn.execute(text("SHOW data_directory")).scalar_one())
+    finally:
+        engine.dispose()
+    assert data_directory.is_relative_to(RAM_DISK)
+
+
+def test_the_server_s_data_goes_to_the_disk_when_the_memory_file_system_is_missing_or_full(
+    tmp_path,
+):
+    disk = tmp_path / "disk"
+    ram = tmp_path / "ram"
+    assert server_data_parent(disk, ram_disk=ram, room=0) == disk  # missing
+    ram.mkdir()
+    assert server_data_parent(disk, ram_disk=ram, room=2**62) == disk  # full
+    chosen = server_data_parent(disk, ram_disk=ram, room=0)
+    assert chosen.parent == ram and chosen.is_dir() and not any(chosen.iterdir())
+    assert server_data_parent(disk, ram_disk=ram, room=0) != chosen  # one of its own each time

@@ -345,3 +345,37 @@ def test_a_step_outside_a_transaction_is_traced_among_more_tables_than_connectio
     assert {(lock.relation, lock.mode) for lock in build.locks} == {
         ("many_7", "SHARE UPDATE EXCLUSIVE")
     }
+
+
+def test_a_statement_after_a_rollback_the_tracer_did_not_see_reads_the_catalog_again(
+    tmp_path, server_url
+):
+    """Within a transaction, a statement starts from the snapshot taken after the one
+    before it. A rollback the tracer does not see (the revision's own, on the DBAPI
+    connection) restores the catalog: the next statement must read it again, or the
+    table the rolled-back statement rewrote would seem rewritten by this one too."""
+    from dbtools.review.revision_trace import trace_in
+
+    root = copy_repo(tmp_path)
+    create = (
+        'op.create_table("rolled", sa.Column("id", sa.BigInteger(), primary_key=True),\n'
+        '                sa.Column("v", sa.Integer()))'
+    )
+    write_revision(root, "rb0000000001", HEAD, "Create rolled", create,
+                   'op.drop_table("rolled")')  # fmt: skip
+    body = (
+        'op.execute("ALTER TABLE rolled ALTER COLUMN v TYPE bigint")\n'
+        "op.get_bind().connection.rollback()\n"
+        'op.execute("ALTER TABLE rolled ADD COLUMN w integer")'
+    )
+    write_revision(root, "rb0000000002", "rb0000000001", "Rewrite, roll back, add", body,
+                   'op.drop_column("rolled", "w")')  # fmt: skip
+
+    upgrade = trace_in(root, "rb0000000002", server_url)["upgrade"]
+
+    assert upgrade.error is None
+    rewritten = {step.sql: step.rewrites for step in upgrade.steps if "rolled" in step.sql}
+    assert rewritten == {
+        "ALTER TABLE rolled ALTER COLUMN v TYPE bigint": ("pk_rolled", "rolled"),
+        "ALTER TABLE rolled ADD COLUMN w integer": (),  # seemed ("pk_rolled", "rolled")
+    }

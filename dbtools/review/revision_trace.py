@@ -176,9 +176,7 @@ def trace_in(root: Path, revision: str, server: URL, parent_copy: str | None = N
     script = ScriptDirectory.from_config(Config(str(root / "alembic.ini"))).get_revision(revision)
     if script is None:
         raise UserError(f"unknown revision {revision}")
-    if parent_copy is None:
-        return _trace(script, server, root / "alembic.ini")
-    copied = partial(_copy_of, template=parent_copy)
+    copied = partial(_copy_of, template=parent_copy) if parent_copy else None
     return _trace(script, server, root / "alembic.ini", at_parent=copied)
 
 

@@ -301,10 +301,10 @@ class _Recorder:
 
     def _still_seen(self, dbapi: Any) -> dict[int, Relation] | None:
         """The snapshot after the previous statement, when it still holds: taken in the
-        transaction that is still open (the session has been idle in it since; a commit
-        or a rollback ends it, a statement outside a transaction is not in one). The
-        scan counts of the transaction are then the same too: they are reset only when
-        it ends."""
+        transaction that is still open, the session idle in it since. A rollback the
+        events do not see (the revision's own, on the DBAPI connection) would restore
+        the catalog behind it; a statement outside a transaction reads its own. (Scan
+        counts are no reason: the session's pending ones outlive its transactions.)"""
         idle_in_it = dbapi.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
         return self._last_after if idle_in_it and not dbapi.autocommit else None
 

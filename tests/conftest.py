@@ -4,6 +4,7 @@ import atexit
 import logging
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytest_alembic.config import Config as AlembicTestConfig
@@ -20,9 +21,7 @@ from tests.bytecode import compile_repository, never_write_bytecode
 from tests.pg import (
     fresh_database,
     private_basetemp,
-    require_passwords,
-    server_data_parent,
-    start_test_server,
+    suite_server,
     url_string,
 )
 
@@ -48,15 +47,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
-    """The URL of the test server's `postgres` database."""
-    parent = server_data_parent(fallback=tmp_path_factory.mktemp("pg"))
-    # At exit, after the package has stopped the server (atexit runs last-in first).
-    atexit.register(shutil.rmtree, parent, ignore_errors=True)
-    data_dir = parent / "data"
-    url = start_test_server(data_dir)
-    if data_dir.exists():  # our own embedded server, not TEST_DATABASE_URL's
-        require_passwords(url, data_dir)
-    return url
+    """The URL of the test server's `postgres` database (tests/pg.py `suite_server`)."""
+
+    def remove_at_exit(parent: Path) -> None:
+        # After the package has stopped the server (atexit runs last-in first).
+        atexit.register(shutil.rmtree, parent, ignore_errors=True)
+
+    return suite_server(lambda: tmp_path_factory.mktemp("pg"), remove_at_exit)
 
 
 @pytest.fixture(autouse=True)

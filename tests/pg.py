@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,37 @@ def server_data_parent(
     return Path(tempfile.mkdtemp(prefix="schema-tests-pg-", dir=ram_disk))
 
 
-def start_test_server(data_dir: Path) -> URL:
-    """The server URL: TEST_DATABASE_URL, or a throwaway embedded server in `data_dir`."""
+def given_test_server() -> URL | None:
+    """The server TEST_DATABASE_URL names, or None: the suite starts its own."""
     given = os.environ.get("TEST_DATABASE_URL", "").strip()
-    if given:
-        return schema.normalise_url(given)
+    return schema.normalise_url(given) if given else None
+
+
+def start_test_server(data_dir: Path) -> URL:
+    """A throwaway embedded server with its data in `data_dir`, not durable."""
     version = int(os.environ.get("TEST_POSTGRES_VERSION", devserver.DEFAULT_VERSION))
     url = devserver.start_server(data_dir, version, keep_running=False)
     without_durability(url)
+    return url
+
+
+def suite_server(
+    make_fallback: Callable[[], Path],
+    remove_at_exit: Callable[[Path], None],
+    ram_disk: Path = RAM_DISK,
+    room: int = RAM_DISK_ROOM,
+) -> URL:
+    """The URL of the server the suite runs against: TEST_DATABASE_URL's, with nothing
+    made for it; or a throwaway server of the suite's own, its data in a new directory
+    (`server_data_parent`) handed to `remove_at_exit` before the server starts."""
+    given = given_test_server()
+    if given is not None:
+        return given
+    parent = server_data_parent(make_fallback(), ram_disk, room)
+    remove_at_exit(parent)
+    data_dir = parent / "data"
+    url = start_test_server(data_dir)
+    require_passwords(url, data_dir)
     return url
 
 

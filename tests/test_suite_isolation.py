@@ -25,6 +25,7 @@ from tests.pg import (
     admin_engine,
     ram_disk_has_room,
     server_data_parent,
+    suite_server,
 )
 
 
@@ -92,3 +93,20 @@ def test_the_server_s_data_goes_to_the_disk_when_the_memory_file_system_is_missi
     chosen = server_data_parent(disk, ram_disk=ram, room=0)
     assert chosen.parent == ram and chosen.is_dir() and not any(chosen.iterdir())
     assert server_data_parent(disk, ram_disk=ram, room=0) != chosen  # one of its own each time
+
+
+def test_a_server_named_by_test_database_url_gets_no_data_directory(tmp_path, monkeypatch):
+    """TEST_DATABASE_URL's server keeps its data where it is: the suite makes no
+    directory for it, in memory or on disk (it made an empty one in /dev/shm before)."""
+    monkeypatch.setenv("TEST_DATABASE_URL", "postgresql://someone@elsewhere:5432/postgres")
+    ram = tmp_path / "ram"
+    ram.mkdir()
+    removed: list[Path] = []
+
+    def no_fallback() -> Path:
+        pytest.fail("asked for a directory on disk")
+
+    url = suite_server(no_fallback, removed.append, ram_disk=ram, room=0)
+
+    assert (url.host, url.port, url.database) == ("elsewhere", 5432, "postgres")
+    assert list(ram.iterdir()) == [] and removed == []

@@ -10,13 +10,14 @@ import os
 from sqlalchemy import text
 
 from dbtools import devserver
+from tests.pg import given_test_server
 
 
 def test_the_suite_runs_on_the_server_it_was_asked_for(engine, figure):
     with engine.connect() as conn:
         version_num = int(conn.execute(text("SHOW server_version_num")).scalar())
         version = conn.execute(text("SHOW server_version")).scalar()
-    if not os.environ.get("TEST_DATABASE_URL", "").strip():
+    if given_test_server() is None:
         wanted = int(os.environ.get("TEST_POSTGRES_VERSION", devserver.DEFAULT_VERSION))
         assert version_num // 10000 == wanted
     figure("PostgreSQL server", version)

@@ -9,7 +9,6 @@ second `make test` (or a nested suite) would, then this session's server must st
 checkpoint, create and drop a database. (Not run as root, the chmod is harmless anyway.)
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.pg import (
     RAM_DISK,
     RAM_DISK_ROOM,
     admin_engine,
+    given_test_server,
     ram_disk_has_room,
     server_data_parent,
     suite_server,
@@ -55,7 +55,7 @@ def test_another_session_starting_leaves_this_sessions_server_running(server_url
 def test_the_suite_s_own_server_does_not_wait_for_the_disk(server_url):
     """The throwaway test server runs with PostgreSQL's non-durable settings (its data is
     deleted at the end of the session); `make db`'s server is started without them."""
-    if os.environ.get("TEST_DATABASE_URL", "").strip():
+    if given_test_server() is not None:
         pytest.skip("TEST_DATABASE_URL: a server the suite did not start keeps its settings")
     engine = admin_engine(server_url)
     try:
@@ -67,7 +67,7 @@ def test_the_suite_s_own_server_does_not_wait_for_the_disk(server_url):
 
 
 def test_the_suite_s_own_server_keeps_its_data_in_memory_when_the_machine_has_room(server_url):
-    if os.environ.get("TEST_DATABASE_URL", "").strip():
+    if given_test_server() is not None:
         pytest.skip(
             "TEST_DATABASE_URL: a server the suite did not start keeps its data where it is"
         )
